@@ -1,14 +1,46 @@
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { dirname, join, relative, resolve } from 'node:path';
 import { action } from '../run-command.js';
-import { RuntimeError } from '../../errors.js';
+import { out } from '../output.js';
+import { DEFAULT_CONFIG_FILE } from '../../config/load.js';
+import { DEFAULT_TEMPLATE, TEMPLATES, readTemplate, templatesDir } from '../../config/templates.js';
+import { UsageError } from '../../errors.js';
 
 export function register(program: Command): void {
   program
     .command('init')
-    .description('write a starting pd.config.json from a template (not built yet)')
+    .description('write a starting pd.config.json from a template')
+    .option('-t, --template <name>', `template: ${Object.keys(TEMPLATES).join(' | ')}`, DEFAULT_TEMPLATE)
+    .option('-o, --out <file>', 'where to write it', DEFAULT_CONFIG_FILE)
+    .option('-f, --force', 'overwrite an existing file')
+    .option('--list', 'list the templates')
     .action(
-      action(() => {
-        throw new RuntimeError('`pd init` is not built yet.', { hint: 'See the README for what works today.' });
+      action(async (opts: { template: string; out: string; force?: boolean; list?: boolean }) => {
+        if (opts.list) {
+          for (const [name, t] of Object.entries(TEMPLATES)) process.stdout.write(`${name.padEnd(22)} ${t.description}\n`);
+          return;
+        }
+        const target = resolve(opts.out);
+        const text = await readTemplate(opts.template);
+        if (existsSync(target) && !opts.force) {
+          throw new UsageError(`${target} already exists; not overwriting it`, {
+            hint: 'Pass --force to replace it, or -o to write somewhere else.',
+          });
+        }
+        // Point $schema at the package's schema file, relative to where the config lands, for editors.
+        const schemaPath = relative(dirname(target), join(templatesDir(), 'pd.config.schema.json')) || 'pd.config.schema.json';
+        const withSchema = text.replace(
+          '"./templates/pd.config.schema.json"',
+          JSON.stringify(schemaPath.startsWith('.') ? schemaPath : `./${schemaPath}`),
+        );
+        await writeFile(target, withSchema);
+        process.stdout.write(
+          `${out.green('✔')} wrote ${target} from template ${opts.template}\n` +
+            `  next: ${out.bold('pd plan')} to see the engine command lines, ${out.bold('pd up')} to start the stack ` +
+            `(${out.bold('pd up --simulate')} without a GPU)\n`,
+        );
       }),
     );
 }

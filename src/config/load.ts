@@ -1,0 +1,159 @@
+/**
+ * Config discovery and loading: `-c PATH` (or PD_CONFIG), else ./pd.config.json, else defaults; then PD_* env
+ * overrides, then command-line overrides; then the zod schema. Relative paths are resolved against the config
+ * file's folder (or the working directory when there is no file).
+ */
+import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+import { configSchema, type PdConfig } from './schema.js';
+import { ConfigError } from '../errors.js';
+import { formatZodIssues } from './zod-issues.js';
+
+export const DEFAULT_CONFIG_FILE = 'pd.config.json';
+
+export interface LoadOptions {
+  configPath?: string;
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Dotted-path overrides from the command line, e.g. { model: 'x', 'proxy.port': 9000 }. Undefined is skipped. */
+  overrides?: Record<string, unknown>;
+}
+
+export interface LoadedConfig {
+  config: PdConfig;
+  /** The file that was read, or null when built-in defaults were used. */
+  path: string | null;
+}
+
+/** PD_* environment variables and the config field each one sets. */
+export const ENV_OVERRIDES: ReadonlyArray<{ env: string; path: string; type: 'string' | 'number' }> = [
+  { env: 'PD_MODEL', path: 'model', type: 'string' },
+  { env: 'PD_VLLM_COMMAND', path: 'engine.command', type: 'string' },
+  { env: 'PD_CONNECTOR', path: 'kv.connector', type: 'string' },
+  { env: 'PD_SHARED_STORAGE_PATH', path: 'kv.sharedStoragePath', type: 'string' },
+  { env: 'PD_PROXY_HOST', path: 'proxy.host', type: 'string' },
+  { env: 'PD_PROXY_PORT', path: 'proxy.port', type: 'number' },
+  { env: 'PD_RATE_LIMIT', path: 'proxy.rateLimit', type: 'number' },
+  { env: 'PD_MAX_CONCURRENT', path: 'proxy.maxConcurrent', type: 'number' },
+  { env: 'PD_STATE_DIR', path: 'stateDir', type: 'string' },
+  { env: 'PD_RESULTS_DIR', path: 'bench.resultsDir', type: 'string' },
+];
+
+function setPath(target: Record<string, unknown>, dotted: string, value: unknown): void {
+  const keys = dotted.split('.');
+  let node: Record<string, unknown> = target;
+  for (const key of keys.slice(0, -1)) {
+    const next = node[key];
+    if (typeof next !== 'object' || next === null || Array.isArray(next)) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]!] = value;
+}
+
+function lineCol(text: string, position: number): string {
+  const before = text.slice(0, position);
+  const line = before.split('\n').length;
+  const col = position - before.lastIndexOf('\n');
+  return `line ${line}, column ${col}`;
+}
+
+export function parseConfigText(text: string, file: string): Record<string, unknown> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    const pos = /position (\d+)/.exec(msg);
+    const where = pos ? ` at ${lineCol(text, Number(pos[1]))}` : '';
+    throw new ConfigError(`${file} is not valid JSON${where}: ${msg}`, {
+      hint: 'Fix the JSON syntax (no comments or trailing commas), or run `pd init` to write a fresh file.',
+    });
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+    throw new ConfigError(`${file} must contain a JSON object, not ${Array.isArray(raw) ? 'an array' : typeof raw}`, {
+      hint: 'Start from `pd init` or pd.config.example.json.',
+    });
+  }
+  return raw as Record<string, unknown>;
+}
+
+function envOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+  for (const { env: name, path, type } of ENV_OVERRIDES) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (type === 'number') {
+      const n = Number(value);
+      if (!Number.isFinite(n)) {
+        throw new ConfigError(`environment variable ${name}=${JSON.stringify(value)} is not a number`, {
+          hint: `Set ${name} to a number (it overrides ${path}), or unset it.`,
+        });
+      }
+      setPath(raw, path, n);
+    } else {
+      setPath(raw, path, value);
+    }
+  }
+}
+
+/** Parse and validate an in-memory config object (used by loadConfig and by tests). */
+export function parseConfig(raw: unknown, source = 'config'): PdConfig {
+  const result = configSchema.safeParse(raw, { reportInput: true });
+  if (!result.success) {
+    const lines = formatZodIssues(result.error.issues);
+    throw new ConfigError(`${source} is invalid: ${lines[0]}`, {
+      details: lines.slice(1),
+      hint: 'Fix the field(s) named above; `pd config schema` prints every field with its type and default.',
+    });
+  }
+  return result.data;
+}
+
+function resolvePaths(config: PdConfig, base: string): PdConfig {
+  const abs = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
+  return {
+    ...config,
+    stateDir: abs(config.stateDir),
+    bench: { ...config.bench, resultsDir: abs(config.bench.resultsDir), sheet: abs(config.bench.sheet) },
+  };
+}
+
+export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> {
+  const cwd = opts.cwd ?? process.cwd();
+  const env = opts.env ?? process.env;
+  const explicit = opts.configPath ?? (env.PD_CONFIG && env.PD_CONFIG !== '' ? env.PD_CONFIG : undefined);
+  let path: string | null = null;
+  let raw: Record<string, unknown> = {};
+
+  if (explicit !== undefined) {
+    path = resolve(cwd, explicit);
+    if (!existsSync(path)) {
+      throw new ConfigError(`config file ${path} does not exist`, {
+        hint: 'Check the -c/--config path (or PD_CONFIG), or create one with `pd init`.',
+      });
+    }
+  } else if (existsSync(resolve(cwd, DEFAULT_CONFIG_FILE))) {
+    path = resolve(cwd, DEFAULT_CONFIG_FILE);
+  }
+
+  if (path !== null) {
+    let text: string;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code ?? 'error';
+      throw new ConfigError(`cannot read config file ${path} (${code})`, {
+        hint: code === 'EISDIR' ? 'Pass the path of a JSON file, not a folder.' : 'Check the file permissions.',
+      });
+    }
+    raw = parseConfigText(text, path);
+  }
+
+  envOverrides(raw, env);
+  for (const [key, value] of Object.entries(opts.overrides ?? {})) {
+    if (value !== undefined) setPath(raw, key, value);
+  }
+
+  const config = parseConfig(raw, path ?? 'the configuration');
+  return { config: resolvePaths(config, path ? dirname(path) : cwd), path };
+}

@@ -1,0 +1,82 @@
+/**
+ * Resolve kv.connector "auto" to the name the installed vLLM accepts. vLLM PR 30201 (Dec 2025, first released in
+ * 0.13.0) renamed SharedStorageConnector to ExampleConnector, and newer releases reject the old name with
+ * "Unsupported connector type: SharedStorageConnector".
+ */
+import { execa } from 'execa';
+
+export const RENAME_VERSION: readonly [number, number, number] = [0, 13, 0];
+
+export interface ConnectorChoice {
+  name: string;
+  reason: string;
+  /** The vLLM version that was detected, if any. */
+  vllmVersion?: string;
+}
+
+export function parseVersion(text: string): [number, number, number] | null {
+  const m = /(\d+)\.(\d+)(?:\.(\d+))?/.exec(text);
+  if (!m) return null;
+  return [Number(m[1]), Number(m[2]), Number(m[3] ?? 0)];
+}
+
+export function versionAtLeast(v: [number, number, number], min: readonly [number, number, number]): boolean {
+  for (let i = 0; i < 3; i++) {
+    if (v[i]! !== min[i]!) return v[i]! > min[i]!;
+  }
+  return true;
+}
+
+/** True when this vLLM version only knows the new name (ExampleConnector). */
+export function usesExampleConnectorName(version: string): boolean {
+  const v = parseVersion(version);
+  return v !== null && versionAtLeast(v, RENAME_VERSION);
+}
+
+/** Ask `<command> --version`; null when it cannot be run. */
+export async function probeVllmVersion(command: string[], timeoutMs = 60_000): Promise<string | null> {
+  try {
+    const r = await execa(command[0]!, [...command.slice(1), '--version'], {
+      timeout: timeoutMs,
+      reject: false,
+      stdin: 'ignore',
+    });
+    if (r.exitCode !== 0) return null;
+    const lines = String(r.stdout).trim().split('\n');
+    const last = lines[lines.length - 1]?.trim() ?? '';
+    return parseVersion(last) ? last : null;
+  } catch {
+    return null;
+  }
+}
+
+export function chooseConnector(configured: string, vllmVersion: string | null): ConnectorChoice {
+  const version = vllmVersion ?? undefined;
+  if (configured !== 'auto') {
+    return { name: configured, reason: 'configured explicitly (kv.connector)', vllmVersion: version };
+  }
+  if (vllmVersion === null) {
+    return {
+      name: 'SharedStorageConnector',
+      reason:
+        'kv.connector is "auto" and `vllm --version` could not be run; assuming a release before 0.13.0 ' +
+        '(set kv.connector to "ExampleConnector" for vLLM >= 0.13.0)',
+    };
+  }
+  return usesExampleConnectorName(vllmVersion)
+    ? {
+        name: 'ExampleConnector',
+        reason: `kv.connector is "auto" and vLLM ${vllmVersion} >= 0.13.0 knows SharedStorageConnector as ExampleConnector`,
+        vllmVersion: version,
+      }
+    : {
+        name: 'SharedStorageConnector',
+        reason: `kv.connector is "auto" and vLLM ${vllmVersion} < 0.13.0 predates the ExampleConnector rename`,
+        vllmVersion: version,
+      };
+}
+
+export async function resolveConnector(configured: string, command: string[]): Promise<ConnectorChoice> {
+  if (configured !== 'auto') return chooseConnector(configured, null);
+  return chooseConnector(configured, await probeVllmVersion(command));
+}
