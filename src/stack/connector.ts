@@ -53,7 +53,7 @@ export async function probeVllmVersion(command: string[], timeoutMs = 60_000): P
 export function chooseConnector(configured: string, vllmVersion: string | null): ConnectorChoice {
   const version = vllmVersion ?? undefined;
   if (configured !== 'auto') {
-    return { name: configured, reason: 'configured explicitly (kv.connector)', vllmVersion: version };
+    return { name: configured, reason: 'set explicitly in kv.connector', vllmVersion: version };
   }
   if (vllmVersion === null) {
     return {

@@ -1,0 +1,113 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runPd } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const VERBS = ['init', 'plan', 'up', 'down', 'status', 'logs', 'doctor', 'proxy', 'clear-cache', 'cache', 'bench', 'config', 'sim'];
+
+test('pd --help lists every verb and --version prints the package version', async () => {
+  const help = await runPd(['--help']);
+  assert.equal(help.code, 0);
+  for (const v of VERBS) assert.match(help.stdout, new RegExp(`^  ${v}\\b`, 'm'), v);
+  const version = await runPd(['--version']);
+  const pkg = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8'));
+  assert.equal(version.stdout.trim(), pkg.version);
+});
+
+test('every verb has help', async () => {
+  for (const v of VERBS.filter((v) => v !== 'sim')) {
+    const r = await runPd([v, '--help']);
+    assert.equal(r.code, 0, `${v}: ${r.stderr}`);
+    assert.match(r.stdout, new RegExp(`Usage: pd ${v}`), v);
+  }
+});
+
+test('an unknown flag or verb exits 2 with a message', async () => {
+  const r = await runPd(['plan', '--bogus']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /unknown option '--bogus'/);
+  const v = await runPd(['plna']);
+  assert.equal(v.code, 2);
+  assert.match(v.stderr, /Did you mean plan\?/);
+});
+
+test('invalid configs exit 2, name the field, and print no stack trace', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const cases: Array<[unknown, RegExp]> = [
+      [{ proxy: { port: 99999 } }, /proxy\.port: port must be a whole number between 1 and 65535/],
+      [{ consumers: [{ gpus: [1], port: 8100 }] }, /consumers\[0\]\.port: port 8100 is already used by producers\[0\]\.port/],
+      [{ kv: { sharedStoragePath: 'relative/kv' } }, /kv\.sharedStoragePath: "relative\/kv" is not an absolute path/],
+      [{ modle: 'x' }, /modle: unknown field \(did you mean "model"\?\)/],
+      [{ producers: [{ gpus: [0], port: 8100, kvRole: 'kv_consumer' }] }, /producers\[0\]\.kvRole: kv_role "kv_consumer" does not fit a producer/],
+    ];
+    for (const [raw, pattern] of cases) {
+      const file = join(dir, 'c.json');
+      await writeFile(file, JSON.stringify(raw));
+      for (const verb of [['plan'], ['config', 'validate']]) {
+        const r = await runPd(['-c', file, ...verb]);
+        assert.equal(r.code, 2, `${JSON.stringify(raw)} ${verb}: ${r.stdout}${r.stderr}`);
+        assert.match(r.stderr, pattern);
+        assert.match(r.stderr, /hint:/);
+        assert.doesNotMatch(r.stderr, /\n\s+at /);
+      }
+    }
+    await writeFile(join(dir, 'broken.json'), '{ "model": ');
+    const broken = await runPd(['-c', join(dir, 'broken.json'), 'plan']);
+    assert.equal(broken.code, 2);
+    assert.match(broken.stderr, /is not valid JSON/);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('pd config validate warns about a GPU shared by both roles but passes', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    await writeFile(join(dir, 'pd.config.json'), JSON.stringify({ consumers: [{ gpus: [0], port: 8200 }] }));
+    const r = await runPd(['config', 'validate'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /warning: consumers\[0\]\.gpus: GPU 0 is used by both producer-0 and consumer-0/);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('pd config print shows resolved defaults; pd config schema is JSON Schema', async () => {
+  const printed = await runPd(['config', 'print'], { cwd: '/' });
+  assert.equal(printed.code, 0, printed.stderr);
+  assert.equal(JSON.parse(printed.stdout).proxy.rateLimit, 40);
+  const schema = await runPd(['config', 'schema']);
+  assert.equal(JSON.parse(schema.stdout).$schema, 'https://json-schema.org/draft/2020-12/schema');
+});
+
+test('pd init writes a template, refuses to overwrite without --force, rejects unknown templates', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    const r = await runPd(['init'], { cwd: dir });
+    assert.equal(r.code, 0, r.stderr);
+    const written = JSON.parse(await readFile(join(dir, 'pd.config.json'), 'utf8'));
+    assert.equal(written.kv.connector, 'SharedStorageConnector');
+    assert.match(written.$schema, /templates\/pd\.config\.schema\.json$/);
+    const again = await runPd(['init', '--template', 'nixl-1p1d'], { cwd: dir });
+    assert.equal(again.code, 2);
+    assert.match(again.stderr, /already exists/);
+    assert.match(again.stderr, /--force/);
+    const forced = await runPd(['init', '--template', 'nixl-1p1d', '--force'], { cwd: dir });
+    assert.equal(forced.code, 0, forced.stderr);
+    assert.equal(JSON.parse(await readFile(join(dir, 'pd.config.json'), 'utf8')).kv.connector, 'NixlConnector');
+    const valid = await runPd(['config', 'validate'], { cwd: dir });
+    assert.equal(valid.code, 0, valid.stderr);
+    const xpyd = await runPd(['init', '-t', 'shared-storage-xpyd', '-o', 'x.json'], { cwd: dir });
+    assert.equal(xpyd.code, 0);
+    const plan = await runPd(['-c', 'x.json', 'plan', '--json'], { cwd: dir, env: { PATH: '/usr/bin:/bin' } });
+    assert.equal(JSON.parse(plan.stdout).engines.length, 4);
+    const unknown = await runPd(['init', '-t', 'nope', '-o', 'y.json'], { cwd: dir });
+    assert.equal(unknown.code, 2);
+    assert.match(unknown.stderr, /unknown template "nope"/);
+  } finally {
+    await cleanup();
+  }
+});
