@@ -1,0 +1,71 @@
+/**
+ * KV cache hits of one run: a counter snapshot before and after, differenced.
+ * Sources, first that answers: the running stack's state file (the supervisor counts the consumer engines'
+ * KV loads from their logs: engines[].cacheHits), else the target's Prometheus /metrics
+ * (vLLM's `vllm:external_prefix_cache_hits_total` / `…_queries_total`, counted in tokens).
+ */
+import { request } from 'undici';
+import { readStackState } from '../stack/state.js';
+import type { KvCacheStats } from './result.js';
+
+export interface KvSnapshot {
+  hits: number;
+  queries: number | null;
+  source: string;
+}
+
+async function fromState(stateDir: string): Promise<KvSnapshot | null> {
+  const state = await readStackState(stateDir).catch(() => null);
+  if (!state || !Array.isArray(state.engines) || state.engines.length === 0) return null;
+  const hits = state.engines.filter((e) => e.role === 'consumer').reduce((s, e) => s + (e.cacheHits ?? 0), 0);
+  return { hits, queries: null, source: 'pd-state:engine-logs' };
+}
+
+/** Sum of every sample of a counter (all label sets) in Prometheus text, or null when absent. */
+export function sumCounter(text: string, name: string): number | null {
+  let found = false;
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#') || !line.startsWith(name)) continue;
+    const rest = line.slice(name.length);
+    if (rest[0] !== '{' && rest[0] !== ' ') continue;
+    const value = Number(line.trim().split(/\s+/).at(rest[0] === '{' ? -1 : 1));
+    if (Number.isFinite(value)) {
+      found = true;
+      sum += value;
+    }
+  }
+  return found ? sum : null;
+}
+
+async function fromMetrics(target: string): Promise<KvSnapshot | null> {
+  try {
+    const res = await request(new URL('/metrics', target), { headersTimeout: 3000, bodyTimeout: 3000 });
+    if (res.statusCode !== 200) {
+      await res.body.dump();
+      return null;
+    }
+    const text = await res.body.text();
+    const hits = sumCounter(text, 'vllm:external_prefix_cache_hits_total');
+    if (hits === null) return null;
+    return { hits, queries: sumCounter(text, 'vllm:external_prefix_cache_queries_total'), source: `metrics:${target}` };
+  } catch {
+    return null;
+  }
+}
+
+export async function kvSnapshot(opts: { target: string; stateDir?: string }): Promise<KvSnapshot | null> {
+  if (opts.stateDir) {
+    const s = await fromState(opts.stateDir);
+    if (s) return s;
+  }
+  return fromMetrics(opts.target);
+}
+
+export function kvDelta(before: KvSnapshot | null, after: KvSnapshot | null): KvCacheStats | null {
+  if (!before || !after || before.source !== after.source) return null;
+  const hits = Math.max(0, after.hits - before.hits);
+  const misses =
+    before.queries !== null && after.queries !== null ? Math.max(0, after.queries - before.queries - hits) : null;
+  return { hits, misses, source: after.source };
+}

@@ -1,0 +1,278 @@
+/**
+ * One streamed request against an OpenAI-compatible endpoint, timed like `vllm bench serve`
+ * (lib/endpoint_request_func.py) with one deliberate difference: TTFT is measured to the first chunk that
+ * carries generated output (text, content or reasoning), not to the first chunk with `choices` — so the
+ * role-only chat chunk and the usage chunk never count. ITL gaps and E2EL likewise run between/to output chunks.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Dispatcher } from 'undici';
+import { createParser } from 'eventsource-parser';
+import { stageTimes } from './server-timing.js';
+
+export type Endpoint = 'chat' | 'completions';
+
+export interface PromptSpec {
+  /** Text (chat or completions) or token ids (completions only). */
+  prompt: string | number[];
+  /** Input length the dataset promised (replaced by the server's usage.prompt_tokens when present). */
+  promptLen: number;
+  /** max_tokens / max_completion_tokens. */
+  outputLen: number;
+}
+
+export interface RequestSettings {
+  endpoint: Endpoint;
+  model: string;
+  ignoreEos: boolean;
+  /** Path prefix of the base URL (e.g. "" or "/proxy"); the endpoint path is appended. */
+  basePath: string;
+  apiKey?: string;
+  extraBody?: Record<string, unknown>;
+  /** Keep generated texts (large runs can turn this off). */
+  keepText?: boolean;
+}
+
+export interface RequestOutcome {
+  success: boolean;
+  status: number | null;
+  error: string;
+  errorKind: string | null;
+  promptLen: number;
+  /** Output tokens: server usage when sent, else the number of output chunks. */
+  outputTokens: number;
+  usageSource: 'server' | 'chunks' | null;
+  /** performance.now() when handed to the socket. */
+  startAt: number;
+  /** performance.now() when the response ended (or failed). */
+  endAt: number;
+  ttftMs: number | null;
+  e2elMs: number | null;
+  itlMs: number[];
+  /** Tokens in each output chunk after the first (same length as itlMs). */
+  chunkTokens: number[];
+  generatedText: string;
+  serverTiming: string | null;
+  prefillMs: number | null;
+  decodeTtfbMs: number | null;
+}
+
+export function endpointPath(endpoint: Endpoint): string {
+  return endpoint === 'chat' ? '/v1/chat/completions' : '/v1/completions';
+}
+
+export function buildBody(settings: RequestSettings, spec: PromptSpec): Record<string, unknown> {
+  const common = {
+    model: settings.model,
+    stream: true,
+    stream_options: { include_usage: true },
+    ...(settings.ignoreEos ? { ignore_eos: true } : {}),
+  };
+  const body =
+    settings.endpoint === 'chat'
+      ? {
+          ...common,
+          messages: [{ role: 'user', content: typeof spec.prompt === 'string' ? spec.prompt : spec.prompt.join(' ') }],
+          max_completion_tokens: spec.outputLen,
+        }
+      : { ...common, prompt: spec.prompt, max_tokens: spec.outputLen };
+  return { ...body, ...(settings.extraBody ?? {}) };
+}
+
+interface Chunk {
+  choices?: Array<{
+    text?: string | null;
+    delta?: { content?: string | null; reasoning_content?: string | null; reasoning?: string | null };
+    logprobs?: { tokens?: unknown[]; content?: unknown[] } | null;
+  }>;
+  usage?: { prompt_tokens?: number; completion_tokens?: number } | null;
+  error?: unknown;
+  object?: string;
+  message?: string;
+}
+
+function chunkOutput(c: Chunk, endpoint: Endpoint): string {
+  const choice = c.choices?.[0];
+  if (!choice) return '';
+  if (endpoint === 'completions') return choice.text ?? '';
+  const d = choice.delta;
+  if (!d) return choice.text ?? '';
+  return (d.content ?? '') + (d.reasoning_content ?? d.reasoning ?? '');
+}
+
+function inBandError(c: Chunk): string | null {
+  if (c.error !== undefined && c.error !== null) {
+    const e = c.error as { message?: unknown };
+    return typeof e === 'object' && typeof e.message === 'string' ? e.message : JSON.stringify(c.error);
+  }
+  if (c.object === 'error') return typeof c.message === 'string' ? c.message : 'error';
+  return null;
+}
+
+export function errorKindOf(e: unknown): string {
+  const code = (e as { code?: string }).code ?? '';
+  const name = (e as { name?: string }).name ?? '';
+  if (name === 'AbortError' || code === 'UND_ERR_ABORTED') return 'aborted';
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'EHOSTUNREACH' || code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET' || code === 'EPIPE') return 'reset';
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+  return 'other';
+}
+
+function headerValue(h: Record<string, string | string[] | undefined>, name: string): string | null {
+  const v = h[name];
+  if (v === undefined) return null;
+  return Array.isArray(v) ? v.join(', ') : v;
+}
+
+/** Send one request and time it. Never throws: failures come back as `success: false` with a kind. */
+export async function sendRequest(
+  dispatcher: Dispatcher,
+  settings: RequestSettings,
+  spec: PromptSpec,
+  signal?: AbortSignal,
+): Promise<RequestOutcome> {
+  const body = JSON.stringify(buildBody(settings, spec));
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'text/event-stream' };
+  if (settings.apiKey) headers.authorization = `Bearer ${settings.apiKey}`;
+  const out: RequestOutcome = {
+    success: false,
+    status: null,
+    error: '',
+    errorKind: null,
+    promptLen: spec.promptLen,
+    outputTokens: 0,
+    usageSource: null,
+    startAt: 0,
+    endAt: 0,
+    ttftMs: null,
+    e2elMs: null,
+    itlMs: [],
+    chunkTokens: [],
+    generatedText: '',
+    serverTiming: null,
+    prefillMs: null,
+    decodeTtfbMs: null,
+  };
+  const fail = (kind: string, message: string): RequestOutcome => {
+    out.success = false;
+    out.errorKind = kind;
+    out.error = message;
+    out.endAt = performance.now();
+    return out;
+  };
+
+  const st = performance.now();
+  out.startAt = st;
+  let res: Dispatcher.ResponseData;
+  try {
+    res = await dispatcher.request({
+      path: settings.basePath + endpointPath(settings.endpoint),
+      method: 'POST',
+      headers,
+      body,
+      signal,
+    });
+  } catch (e) {
+    return fail(errorKindOf(e), (e as Error).message || String(e));
+  }
+  out.status = res.statusCode;
+  out.serverTiming = headerValue(res.headers, 'server-timing');
+  if (out.serverTiming) {
+    const t = stageTimes(out.serverTiming);
+    out.prefillMs = t.prefillMs;
+    out.decodeTtfbMs = t.decodeTtfbMs;
+  }
+  if (res.statusCode !== 200) {
+    let text = '';
+    try {
+      text = (await res.body.text()).slice(0, 500);
+    } catch {
+      /* the status says enough */
+    }
+    return fail(`http_${res.statusCode}`, `HTTP ${res.statusCode}${text ? `: ${text.trim()}` : ''}`);
+  }
+
+  let first = true;
+  let last = st;
+  let chunkCount = 0;
+  let usageCompletion: number | null = null;
+  let usagePrompt: number | null = null;
+  let prevContinuousUsage: number | null = null;
+  let inBand: string | null = null;
+  let badJson: string | null = null;
+  const texts: string[] = [];
+  let now = st;
+  const parser = createParser({
+    onEvent(ev) {
+      const data = ev.data;
+      if (data === '[DONE]' || inBand !== null) return;
+      let c: Chunk;
+      try {
+        c = JSON.parse(data) as Chunk;
+      } catch {
+        badJson ??= data.slice(0, 200);
+        return;
+      }
+      const errMsg = inBandError(c);
+      if (errMsg !== null) {
+        inBand = errMsg;
+        return;
+      }
+      const text = chunkOutput(c, settings.endpoint);
+      let tokens = 1;
+      if (c.usage && typeof c.usage.completion_tokens === 'number') {
+        if (text !== '' && prevContinuousUsage !== null) tokens = Math.max(1, c.usage.completion_tokens - prevContinuousUsage);
+        prevContinuousUsage = c.usage.completion_tokens;
+        usageCompletion = c.usage.completion_tokens;
+        if (typeof c.usage.prompt_tokens === 'number') usagePrompt = c.usage.prompt_tokens;
+      } else {
+        const lp = c.choices?.[0]?.logprobs;
+        const n = lp ? (lp.tokens?.length ?? lp.content?.length) : undefined;
+        if (typeof n === 'number' && n > 0) tokens = n;
+      }
+      if (text === '') return;
+      chunkCount++;
+      if (first) {
+        first = false;
+        out.ttftMs = now - st;
+      } else {
+        out.itlMs.push(now - last);
+        out.chunkTokens.push(tokens);
+      }
+      last = now;
+      if (settings.keepText !== false) texts.push(text);
+    },
+  });
+  const decoder = new TextDecoder();
+  try {
+    for await (const buf of res.body) {
+      now = performance.now();
+      parser.feed(decoder.decode(buf as Uint8Array, { stream: true }));
+      if (inBand !== null) {
+        res.body.destroy();
+        break;
+      }
+    }
+    parser.feed(decoder.decode());
+    parser.reset({ consume: true });
+  } catch (e) {
+    if (inBand === null) return fail(errorKindOf(e) === 'other' ? 'stream' : errorKindOf(e), `stream broke: ${(e as Error).message}`);
+  }
+  out.endAt = performance.now();
+  out.generatedText = texts.join('');
+  if (inBand !== null) return fail('in_band_error', `in-band error: ${inBand}`);
+  if (first) {
+    return fail(badJson !== null ? 'bad_json' : 'no_output', badJson !== null ? `unparseable chunk: ${badJson}` : 'the stream carried no generated output');
+  }
+  out.success = true;
+  out.e2elMs = last - st;
+  if (usagePrompt !== null) out.promptLen = usagePrompt;
+  if (usageCompletion !== null) {
+    out.outputTokens = usageCompletion;
+    out.usageSource = 'server';
+  } else {
+    out.outputTokens = chunkCount;
+    out.usageSource = 'chunks';
+  }
+  return out;
+}

@@ -1,0 +1,165 @@
+/**
+ * A purpose-built OpenAI-compatible upstream with a known, fixed timeline: the first output chunk is written
+ * `ttftMs` after the request arrives and each further chunk `itlMs` after the previous one (absolute
+ * deadlines, timer + setImmediate for sub-ms accuracy). Knobs to produce the awkward cases a benchmark
+ * client must survive: SSE comments, `data:` without a space, huge lines, in-band errors, no usage, HTTP errors.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { AddressInfo } from 'node:net';
+
+export interface FixedUpstreamOptions {
+  ttftMs?: number;
+  itlMs?: number;
+  /** Output tokens per request (default: max_tokens / max_completion_tokens of the request, else 8). */
+  tokens?: number;
+  /** Tokens carried per chunk (default 1). */
+  tokensPerChunk?: number;
+  /** Prompt tokens reported in usage (default: length of the prompt in words or ids). */
+  promptTokens?: number;
+  includeUsage?: boolean;
+  /** Write `: ping` comment lines between chunks. */
+  comments?: boolean;
+  /** Use `data:{…}` without the space. */
+  noSpace?: boolean;
+  /** Pad the first content chunk so its line exceeds this many bytes. */
+  bigLineBytes?: number;
+  /** After this many content chunks, send `data: {"error": …}` and end the stream (status stays 200). */
+  inBandErrorAfter?: number;
+  /** Answer every request with this HTTP status (JSON error body). */
+  status?: number;
+  /** Every Nth request (1-based) fails with HTTP 503. */
+  failEvery?: number;
+  /** Server-Timing header to send. */
+  serverTiming?: string;
+  /** Send the role-only chat chunk at once (default true). */
+  roleChunk?: boolean;
+  model?: string;
+  host?: string;
+}
+
+export interface FixedUpstream {
+  url: string;
+  port: number;
+  requests: () => number;
+  bodies: () => unknown[];
+  close: () => Promise<void>;
+}
+
+function waitUntil(deadline: number): Promise<void> {
+  return new Promise((resolve) => {
+    const tick = (): void => {
+      const left = deadline - performance.now();
+      if (left <= 0) return resolve();
+      if (left > 2) setTimeout(tick, Math.max(0, left - 1.5));
+      else setImmediate(tick);
+    };
+    tick();
+  });
+}
+
+export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promise<FixedUpstream> {
+  const o = { ttftMs: 20, itlMs: 5, includeUsage: true, roleChunk: true, model: 'fixed-model', ...opts };
+  let count = 0;
+  const bodies: unknown[] = [];
+  const sockets = new Set<import('node:net').Socket>();
+
+  const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const t0 = performance.now();
+    if (req.method === 'GET' && req.url === '/v1/models') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ object: 'list', data: [{ id: o.model, object: 'model', root: `/models/${o.model}` }] }));
+      return;
+    }
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+    bodies.push(body);
+    const n = ++count;
+    const chat = req.url === '/v1/chat/completions';
+    if (!chat && req.url !== '/v1/completions') {
+      res.writeHead(404).end();
+      return;
+    }
+    const status = o.status ?? (o.failEvery && n % o.failEvery === 0 ? 503 : 200);
+    if (status !== 200) {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ error: { message: 'unavailable', type: 'ServiceUnavailable', code: status } }));
+      return;
+    }
+    const maxTokens = Number(body.max_completion_tokens ?? body.max_tokens ?? 8);
+    const tokens = o.tokens ?? maxTokens;
+    const prompt = body.prompt ?? (body.messages as Array<{ content: string }> | undefined)?.[0]?.content ?? '';
+    const promptTokens = o.promptTokens ?? (Array.isArray(prompt) ? prompt.length : String(prompt).split(/\s+/).filter(Boolean).length);
+    const headers: Record<string, string> = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
+    if (o.serverTiming) headers['server-timing'] = o.serverTiming;
+    res.writeHead(200, headers);
+    const prefix = o.noSpace ? 'data:' : 'data: ';
+    const send = (obj: unknown): void => {
+      if (o.comments) res.write(': ping\n\n');
+      res.write(`${prefix}${JSON.stringify(obj)}\n\n`);
+    };
+    const id = `cmpl-${n}`;
+    if (chat && o.roleChunk) send({ id, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { role: 'assistant', content: '' } }] });
+    const per = Math.max(1, o.tokensPerChunk ?? 1);
+    const nChunks = Math.ceil(tokens / per);
+    let sent = 0;
+    for (let k = 0; k < nChunks; k++) {
+      await waitUntil(t0 + o.ttftMs + k * o.itlMs);
+      if (res.destroyed) return;
+      if (o.inBandErrorAfter !== undefined && k >= o.inBandErrorAfter) {
+        send({ error: { message: 'engine died', type: 'InternalServerError', code: 500 } });
+        res.end();
+        return;
+      }
+      const take = Math.min(per, tokens - sent);
+      sent += take;
+      let text = Array.from({ length: take }, (_, j) => ` w${sent - take + j}`).join('');
+      if (k === 0 && o.bigLineBytes) text += ' ' + 'x'.repeat(o.bigLineBytes);
+      send(
+        chat
+          ? { id, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: text }, finish_reason: null }] }
+          : { id, object: 'text_completion', choices: [{ index: 0, text, finish_reason: null }] },
+      );
+    }
+    if (o.includeUsage) send({ id, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens } });
+    res.write(`${prefix}[DONE]\n\n`);
+    res.end();
+  };
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((e) => {
+      if (!res.headersSent) res.writeHead(500);
+      res.end(String(e));
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  server.on('connection', (s) => {
+    s.setNoDelay(true);
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  const host = o.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(0, host, resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    requests: () => count,
+    bodies: () => bodies,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+// Run as a separate process: `node --import tsx test/bench/fixed-upstream.ts '{"ttftMs":20}'` prints the URL.
+if (process.argv[1] && import.meta.url === new URL(`file://${process.argv[1]}`).href) {
+  const up = await startFixedUpstream(JSON.parse(process.argv[2] ?? '{}') as FixedUpstreamOptions);
+  process.stdout.write(`${up.url}\n`);
+  const stop = (): void => void up.close().then(() => process.exit(0));
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+}
