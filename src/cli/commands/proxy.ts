@@ -1,14 +1,133 @@
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { action } from '../run-command.js';
-import { RuntimeError } from '../../errors.js';
+import { loadForCommand, numberArg } from '../context.js';
+import { info } from '../output.js';
+import { RuntimeError, UsageError } from '../../errors.js';
+import { startProxy, type ProxyOptions } from '../../proxy/server.js';
+import { proxyOptionsFromConfig } from '../../proxy/options.js';
+import { parseEngineUrl } from '../../proxy/engine.js';
+
+interface ProxyFlags {
+  port?: number;
+  host?: string;
+  prefillUrl?: string[];
+  decodeUrl?: string[];
+  rateLimit?: number;
+  burst?: number;
+  onRateLimit?: 'wait' | 'reject';
+  maxConcurrent?: number;
+  queueSize?: number;
+  timeout?: number;
+  apiKey?: string;
+  engineApiKey?: string;
+  connector?: string;
+  accessLog?: 'text' | 'json' | 'off';
+  balance?: 'round-robin' | 'least-in-flight';
+}
+
+const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
+
+function urlsToUpstreams(flag: string, role: 'producer' | 'consumer', urls: string[]) {
+  return urls.map((raw, i) => {
+    try {
+      return { name: `${role}-${i}`, url: parseEngineUrl(raw).url };
+    } catch (e) {
+      throw new UsageError(`${flag} ${JSON.stringify(raw)}: ${(e as Error).message}`, {
+        hint: `Pass a base URL or a full endpoint URL, e.g. ${flag} http://localhost:${role === 'producer' ? 8100 : 8200}/v1/completions`,
+      });
+    }
+  });
+}
+
+/** Resolve the flags (over the config) into ProxyOptions. Exported for tests. */
+export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Promise<ProxyOptions> {
+  const t = flags.timeout === undefined ? undefined : Math.round(flags.timeout * 1000);
+  const { config } = await loadForCommand(cmd, {
+    'proxy.port': flags.port,
+    'proxy.host': flags.host,
+    'proxy.rateLimit': flags.rateLimit,
+    'proxy.burst': flags.burst,
+    'proxy.onRateLimit': flags.onRateLimit,
+    'proxy.maxConcurrent': flags.maxConcurrent,
+    'proxy.queueSize': flags.queueSize,
+    'proxy.apiKey': flags.apiKey,
+    'proxy.accessLog': flags.accessLog,
+    'proxy.balance': flags.balance,
+    'proxy.timeouts.prefillMs': t,
+    'proxy.timeouts.decodeHeadersMs': t,
+    'proxy.timeouts.decodeIdleMs': t,
+    'engine.apiKey': flags.engineApiKey,
+  });
+  const configured = flags.connector ?? config.kv.connector;
+  // "auto" only ever resolves to a shared-storage connector, which needs no parameter hand-off in the proxy.
+  const connector = configured === 'auto' ? 'SharedStorageConnector' : configured;
+  const opts = proxyOptionsFromConfig(config, connector);
+  if (flags.prefillUrl) opts.producers = urlsToUpstreams('--prefill-url', 'producer', flags.prefillUrl);
+  if (flags.decodeUrl) opts.consumers = urlsToUpstreams('--decode-url', 'consumer', flags.decodeUrl);
+  return opts;
+}
 
 export function register(program: Command): void {
   program
     .command('proxy')
-    .description('run the PD proxy alone (not built yet)')
+    .description('run the PD proxy alone (prefill on a producer, then decode on a consumer), until Ctrl-C')
+    .option('--port <port>', 'client-facing port (proxy.port, default 8000)', numberArg('--port', { integer: true, min: 0, max: 65535 }))
+    .option('--host <addr>', 'address to bind (proxy.host, default 0.0.0.0)')
+    .option('--prefill-url <url>', 'producer URL, base or full /v1/completions URL; repeat for several', collect)
+    .option('--decode-url <url>', 'consumer URL, base or full /v1/completions URL; repeat for several', collect)
+    .option('--rate-limit <rps>', 'client requests per second, 0 = off (proxy.rateLimit, default 40)', numberArg('--rate-limit', { min: 0 }))
+    .option('--burst <n>', 'token bucket size (proxy.burst, default = rate)', numberArg('--burst', { integer: true, min: 1 }))
+    .addOption(
+      new Option('--on-rate-limit <mode>', 'when over the rate: wait for a token or answer 429 (default wait)').choices([
+        'wait',
+        'reject',
+      ]),
+    )
+    .option('--max-concurrent <n>', 'requests inside the two stages at once (default 100)', numberArg('--max-concurrent', { integer: true, min: 1 }))
+    .option('--queue-size <n>', 'requests waiting for a slot, beyond it 503 (default 500)', numberArg('--queue-size', { integer: true, min: 0 }))
+    .option('--timeout <seconds>', 'engine timeout: whole prefill, decode headers and decode silence', numberArg('--timeout', { min: 0.001 }))
+    .option('--api-key <key>', 'require "Authorization: Bearer <key>" from clients (proxy.apiKey)')
+    .option('--engine-api-key <key>', 'API key sent to the engines instead of the client\'s (engine.apiKey)')
+    .option('--connector <name>', 'KV connector of the engines; NixlConnector turns on the kv_transfer_params hand-off')
+    .addOption(new Option('--access-log <format>', 'one line per request (default text)').choices(['text', 'json', 'off']))
+    .addOption(
+      new Option('--balance <strategy>', 'engine choice per stage (default least-in-flight)').choices([
+        'round-robin',
+        'least-in-flight',
+      ]),
+    )
     .action(
-      action(() => {
-        throw new RuntimeError('`pd proxy` is not built yet.', { hint: 'See the README for what works today.' });
+      action(async (flags: ProxyFlags, cmd: Command) => {
+        const opts = await proxyOptionsFromFlags(cmd, flags);
+        let handle;
+        try {
+          handle = await startProxy(opts);
+        } catch (e) {
+          const code = (e as NodeJS.ErrnoException).code;
+          if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL') {
+            throw new RuntimeError(`cannot listen on ${opts.host}:${opts.port} (${code})`, {
+              hint: code === 'EADDRINUSE' ? 'Another process uses this port: pick another with --port.' : 'Pick another --host/--port.',
+            });
+          }
+          throw e;
+        }
+        info(
+          `pd proxy listening on ${handle.url} (connector ${opts.connector}; producers ${opts.producers
+            .map((u) => u.url)
+            .join(', ')}; consumers ${opts.consumers.map((u) => u.url).join(', ')})`,
+        );
+        await new Promise<void>((resolve) => {
+          const stop = (): void => {
+            process.off('SIGINT', stop);
+            process.off('SIGTERM', stop);
+            resolve();
+          };
+          process.on('SIGINT', stop);
+          process.on('SIGTERM', stop);
+        });
+        info('pd proxy: shutting down');
+        await handle.close();
+        return 0;
       }),
     );
 }
