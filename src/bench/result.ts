@@ -148,8 +148,8 @@ export const runResultSchema = z
     pd_error_kinds: z.record(z.string(), z.number().int()),
     /** 'server' when every completed request's token count came from `usage`; 'chunks' when any was counted. */
     pd_usage_source: z.enum(['server', 'chunks']),
-    /** How late each send was versus its pre-computed arrival time, ms. */
-    pd_send_lateness_ms: latenessSchema,
+    /** How late each send was versus its pre-computed arrival time, ms (null: not measured, e.g. --engine vllm). */
+    pd_send_lateness_ms: latenessSchema.nullable(),
     pd_stage_split: stageSplitSchema.nullable(),
     pd_kv_cache: kvCacheStatsSchema.nullable(),
     /** True when the run was interrupted (Ctrl+C): not every prompt was sent. */
