@@ -1,0 +1,181 @@
+/**
+ * Inline SVG charts for the HTML report, drawn from data in TypeScript (no scripts, no network): a line chart
+ * over categorical x (request rates, then flood) and a stacked bar chart. Each plot area carries
+ * `data-plot="<chart id>"` and each drawn series `data-series`, so the page can be checked automatically.
+ */
+import { type Scale, linearScale, logScale, tickLabel, wantsLog } from './scale.js';
+
+export const CHART_WIDTH = 660;
+export const CHART_HEIGHT = 384;
+const M = { left: 64, right: 16, top: 40, bottom: 92 };
+
+export function esc(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+const f1 = (n: number) => Number(n.toFixed(1));
+
+export interface LineSeries {
+  /** Legend text. */
+  name: string;
+  color: string;
+  dashed?: boolean;
+  /** y per category (same order as the chart's categories); null = no point. */
+  values: (number | null)[];
+  /** Marked on the element for automated checks, e.g. "pd-disaggregation/p50". */
+  id: string;
+}
+
+export interface LineChart {
+  id: string;
+  title: string;
+  yLabel: string;
+  /** Category labels along x; a category named "flood" is set apart by a divider and never joined by a line. */
+  categories: string[];
+  xLabel: string;
+  series: LineSeries[];
+  /** Grey dashed guide (e.g. ideal throughput = offered rate). */
+  guide?: { name: string; values: (number | null)[] };
+}
+
+interface Frame {
+  x: (i: number) => number;
+  plot: { x: number; y: number; w: number; h: number };
+}
+
+function frame(categories: string[]): Frame {
+  const plot = { x: M.left, y: M.top, w: CHART_WIDTH - M.left - M.right, h: CHART_HEIGHT - M.top - M.bottom };
+  const step = plot.w / Math.max(1, categories.length);
+  return { plot, x: (i) => plot.x + step * (i + 0.5) };
+}
+
+function axes(id: string, title: string, yLabel: string, xLabel: string, categories: string[], fr: Frame, y: Scale): string[] {
+  const { plot } = fr;
+  const out: string[] = [];
+  out.push(`<text x="${CHART_WIDTH / 2}" y="22" text-anchor="middle" class="chart-title">${esc(title)}</text>`);
+  out.push(`<rect data-plot="${esc(id)}" x="${plot.x}" y="${plot.y}" width="${plot.w}" height="${plot.h}" class="plot-area"/>`);
+  for (const t of y.ticks) {
+    const py = f1(y.map(t));
+    out.push(`<line x1="${plot.x}" x2="${plot.x + plot.w}" y1="${py}" y2="${py}" class="grid"/>`);
+    out.push(`<text x="${plot.x - 6}" y="${py + 4}" text-anchor="end" class="tick">${esc(tickLabel(t))}</text>`);
+  }
+  categories.forEach((c, i) => {
+    out.push(`<text x="${f1(fr.x(i))}" y="${plot.y + plot.h + 16}" text-anchor="middle" class="tick">${esc(c)}</text>`);
+    if (c === 'flood' && i > 0) {
+      const dx = f1((fr.x(i) + fr.x(i - 1)) / 2);
+      out.push(`<line x1="${dx}" x2="${dx}" y1="${plot.y}" y2="${plot.y + plot.h}" class="divider"/>`);
+    }
+  });
+  out.push(`<text x="${plot.x + plot.w / 2}" y="${plot.y + plot.h + 34}" text-anchor="middle" class="axis-label">${esc(xLabel)}</text>`);
+  out.push(
+    `<text transform="translate(14 ${plot.y + plot.h / 2}) rotate(-90)" text-anchor="middle" class="axis-label">${esc(yLabel)}${y.kind === 'log' ? ' (log scale)' : ''}</text>`,
+  );
+  return out;
+}
+
+function legend(items: { name: string; color: string; dashed?: boolean; kind: 'line' | 'box' }[]): string[] {
+  const out: string[] = [];
+  let x = M.left;
+  let y = CHART_HEIGHT - M.bottom + 50;
+  for (const it of items) {
+    const w = 34 + it.name.length * 6.4;
+    if (x + w > CHART_WIDTH - M.right) {
+      x = M.left;
+      y += 14;
+    }
+    if (it.kind === 'line')
+      out.push(`<line x1="${x}" x2="${x + 22}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2.5"${it.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    else out.push(`<rect x="${x + 4}" y="${y - 10}" width="14" height="10" fill="${it.color}"/>`);
+    out.push(`<text x="${x + 27}" y="${y}" class="legend">${esc(it.name)}</text>`);
+    x += w;
+  }
+  return out;
+}
+
+function svg(id: string, body: string[]): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" id="chart-${esc(id)}" class="chart" width="${CHART_WIDTH}" height="${CHART_HEIGHT}" viewBox="0 0 ${CHART_WIDTH} ${CHART_HEIGHT}" role="img">${body.join('')}</svg>`;
+}
+
+/** Polyline path through the non-null steady points (gaps break the line; flood is never joined). */
+function pathOf(values: (number | null)[], categories: string[], fr: Frame, y: Scale): string {
+  let d = '';
+  let pen = false;
+  values.forEach((v, i) => {
+    if (v === null || categories[i] === 'flood') {
+      pen = false;
+      return;
+    }
+    d += `${pen ? 'L' : 'M'}${f1(fr.x(i))} ${f1(y.map(v))}`;
+    pen = true;
+  });
+  return d;
+}
+
+export function lineChart(c: LineChart): string {
+  const fr = frame(c.categories);
+  const all = [...c.series.flatMap((s) => s.values), ...(c.guide?.values ?? [])].filter((v): v is number => v !== null);
+  const range: [number, number] = [fr.plot.y + fr.plot.h, fr.plot.y];
+  const y = all.length === 0 ? linearScale([0, 1], range) : wantsLog(all) ? logScale(all, range) : linearScale(all, range);
+  const body = axes(c.id, c.title, c.yLabel, c.xLabel, c.categories, fr, y);
+  if (all.length === 0)
+    body.push(`<text x="${CHART_WIDTH / 2}" y="${CHART_HEIGHT / 2}" text-anchor="middle" class="empty">no data</text>`);
+  if (c.guide) {
+    const d = pathOf(c.guide.values, c.categories, fr, y);
+    if (d) body.push(`<path d="${d}" class="guide"/>`);
+  }
+  for (const s of c.series) {
+    const d = pathOf(s.values, c.categories, fr, y);
+    const dash = s.dashed ? ' stroke-dasharray="7 4"' : '';
+    if (d) body.push(`<path data-series="${esc(s.id)}" d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5"${dash}/>`);
+    s.values.forEach((v, i) => {
+      if (v === null) return;
+      const cx = f1(fr.x(i));
+      const cy = f1(y.map(v));
+      const tip = `<title>${esc(`${s.name} @ ${c.categories[i]}: ${v.toFixed(2)} ${c.yLabel}`)}</title>`;
+      if (c.categories[i] === 'flood')
+        body.push(`<path data-point="${esc(s.id)}" d="M${cx} ${cy - 6}L${cx + 6} ${cy}L${cx} ${cy + 6}L${cx - 6} ${cy}Z" fill="${s.dashed ? '#fff' : s.color}" stroke="${s.color}" stroke-width="2">${tip}</path>`);
+      else body.push(`<circle data-point="${esc(s.id)}" cx="${cx}" cy="${cy}" r="3.5" fill="${s.dashed ? '#fff' : s.color}" stroke="${s.color}" stroke-width="2">${tip}</circle>`);
+    });
+  }
+  const items: { name: string; color: string; dashed?: boolean; kind: 'line' | 'box' }[] = c.series.map((s) => ({ name: s.name, color: s.color, dashed: s.dashed, kind: 'line' }));
+  if (c.guide) items.push({ name: c.guide.name, color: '#999', dashed: true, kind: 'line' });
+  body.push(...legend(items));
+  return svg(c.id, body);
+}
+
+export interface StackedBarChart {
+  id: string;
+  title: string;
+  yLabel: string;
+  xLabel: string;
+  categories: string[];
+  /** Bottom to top. */
+  layers: { name: string; color: string; id: string; values: (number | null)[] }[];
+  /** Text above each bar (e.g. "97% prefill"). */
+  notes?: (string | null)[];
+}
+
+export function stackedBarChart(c: StackedBarChart): string {
+  const fr = frame(c.categories);
+  const totals = c.categories.map((_, i) => c.layers.reduce((a, l) => a + (l.values[i] ?? 0), 0));
+  const y = linearScale(totals, [fr.plot.y + fr.plot.h, fr.plot.y]);
+  const body = axes(c.id, c.title, c.yLabel, c.xLabel, c.categories, fr, y);
+  const bw = Math.min(56, (fr.plot.w / c.categories.length) * 0.6);
+  c.categories.forEach((cat, i) => {
+    let base = 0;
+    for (const l of c.layers) {
+      const v = l.values[i];
+      if (v === null || v === undefined || v <= 0) continue;
+      const y0 = y.map(base);
+      const y1 = y.map(base + v);
+      body.push(
+        `<rect data-series="${esc(l.id)}" x="${f1(fr.x(i) - bw / 2)}" y="${f1(y1)}" width="${f1(bw)}" height="${f1(Math.max(0.5, y0 - y1))}" fill="${l.color}"><title>${esc(`${l.name} @ ${cat}: ${v.toFixed(2)} ${c.yLabel}`)}</title></rect>`,
+      );
+      base += v;
+    }
+    const note = c.notes?.[i];
+    if (note) body.push(`<text x="${f1(fr.x(i))}" y="${f1(y.map(totals[i]!) - 6)}" text-anchor="middle" class="note">${esc(note)}</text>`);
+  });
+  body.push(...legend(c.layers.map((l) => ({ name: l.name, color: l.color, kind: 'box' as const }))));
+  return svg(c.id, body);
+}
