@@ -43,7 +43,8 @@ function urlsToUpstreams(flag: string, role: 'producer' | 'consumer', urls: stri
 export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Promise<ProxyOptions> {
   const t = flags.timeout === undefined ? undefined : Math.round(flags.timeout * 1000);
   const { config } = await loadForCommand(cmd, {
-    'proxy.port': flags.port,
+    // port 0 (ephemeral) is fine for the proxy alone but not a valid config value: applied below.
+    'proxy.port': flags.port === 0 ? undefined : flags.port,
     'proxy.host': flags.host,
     'proxy.rateLimit': flags.rateLimit,
     'proxy.burst': flags.burst,
@@ -62,6 +63,7 @@ export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Pr
   // "auto" only ever resolves to a shared-storage connector, which needs no parameter hand-off in the proxy.
   const connector = configured === 'auto' ? 'SharedStorageConnector' : configured;
   const opts = proxyOptionsFromConfig(config, connector);
+  if (flags.port === 0) opts.port = 0;
   if (flags.prefillUrl) opts.producers = urlsToUpstreams('--prefill-url', 'producer', flags.prefillUrl);
   if (flags.decodeUrl) opts.consumers = urlsToUpstreams('--decode-url', 'consumer', flags.decodeUrl);
   return opts;

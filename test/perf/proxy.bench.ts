@@ -1,0 +1,248 @@
+/**
+ * `npm run bench:proxy` — the PD proxy against zero-latency fake engines on this machine, measured in one run
+ * beside (a) a minimal two-stage undici proxy with no features (the floor), (b) calling the two engines
+ * directly, and (c) a re-creation of the reference Quart + aiohttp proxy (when python3-quart/aiohttp exist).
+ * Every party runs in its own process. Prints a table; nothing here asserts.
+ *
+ * Env knobs: PD_BENCH_SECONDS (per throughput run, default 5), PD_BENCH_CONCURRENCY (default 32),
+ * PD_BENCH_STREAMS (default 2000), PD_BENCH_STEP_MS (decode step for the stream test, default 50),
+ * PD_BENCH_TOKENS (chunks per stream, default 20).
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../helpers/ports.js';
+
+const here = fileURLToPath(new URL('./proxy/', import.meta.url));
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const seconds = Number(process.env.PD_BENCH_SECONDS ?? 5);
+const concurrency = Number(process.env.PD_BENCH_CONCURRENCY ?? 32);
+const streams = Number(process.env.PD_BENCH_STREAMS ?? 2000);
+const stepMs = Number(process.env.PD_BENCH_STEP_MS ?? 50);
+const tokens = Number(process.env.PD_BENCH_TOKENS ?? 20);
+const tmp = mkdtempSync(join(tmpdir(), 'pd-proxy-bench-'));
+const children = new Set<ChildProcess>();
+
+interface LoadResult {
+  requests: number;
+  errors: number;
+  rps: number;
+  p50ms: number;
+  p90ms: number;
+  p99ms: number;
+  gapP50ms: number | null;
+  gapP99ms: number | null;
+  gapCount: number;
+  statusCounts: Record<string, number>;
+}
+
+function tsx(script: string, args: unknown): ChildProcess {
+  const c = spawn(process.execPath, ['--import', 'tsx', join(here, script), JSON.stringify(args)], {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.add(c);
+  c.on('exit', () => children.delete(c));
+  return c;
+}
+
+function firstJsonLine<T>(c: ChildProcess, stream: 'stdout' | 'stderr' = 'stdout', pattern?: RegExp): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const rl = createInterface({ input: c[stream]! });
+    rl.on('line', (line) => {
+      if (pattern) {
+        const m = pattern.exec(line);
+        if (m) {
+          rl.close();
+          resolve({ port: Number(m[1]) } as T);
+        }
+        return;
+      }
+      try {
+        resolve(JSON.parse(line) as T);
+        rl.close();
+      } catch {
+        /* not JSON yet */
+      }
+    });
+    c.once('exit', (code) => reject(new Error(`child exited (${code}) before it was ready`)));
+  });
+}
+
+async function load(args: Record<string, unknown>): Promise<LoadResult> {
+  const c = tsx('loadgen.ts', args);
+  return firstJsonLine<LoadResult>(c);
+}
+
+function stop(c: ChildProcess | undefined): Promise<void> {
+  if (!c || c.exitCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const t = setTimeout(() => c.kill('SIGKILL'), 3000);
+    c.once('exit', () => {
+      clearTimeout(t);
+      resolve();
+    });
+    c.kill('SIGTERM');
+  });
+}
+
+function peakRssMb(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) / 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Our proxy: the built CLI (`pd proxy`, all features on) when dist exists, else the same module under tsx. */
+async function startPd(producer: string, consumer: string): Promise<{ child: ChildProcess; url: string; how: string }> {
+  const cli = join(root, 'dist/cli/main.js');
+  if (existsSync(cli) && existsSync(join(root, 'dist/proxy/server.js'))) {
+    const child = spawn(
+      process.execPath,
+      [
+        cli,
+        'proxy',
+        '--host', '127.0.0.1', '--port', '0',
+        '--prefill-url', `${producer}/v1/completions`, '--decode-url', `${consumer}/v1/completions`,
+        '--rate-limit', '1000000', '--burst', '1000000', '--max-concurrent', '100000', '--queue-size', '100000',
+        '--access-log', 'json',
+      ],
+      { cwd: tmp, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    children.add(child);
+    const { port } = await firstJsonLine<{ port: number }>(child, 'stderr', /listening on http:\/\/[^:]+:(\d+)/);
+    // keep draining the access log (a pipe that fills up would stall the proxy)
+    child.stderr!.resume();
+    return { child, url: `http://127.0.0.1:${port}`, how: 'dist/cli/main.js proxy' };
+  }
+  const child = tsx('pd-proxy.ts', { producer, consumer, logFile: join(tmp, 'access.log') });
+  const { port } = await firstJsonLine<{ port: number }>(child);
+  return { child, url: `http://127.0.0.1:${port}`, how: 'tsx src/proxy' };
+}
+
+function pythonWithQuart(): string | null {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    const r = spawnSync(py, ['-c', 'import quart, aiohttp'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return null;
+}
+
+async function startPython(producer: string, consumer: string): Promise<{ child: ChildProcess; url: string } | null> {
+  const py = pythonWithQuart();
+  if (py === null) return null;
+  const port = await freePort();
+  const child = spawn(
+    py,
+    [join(here, 'ref_proxy.py'), '--port', String(port), '--prefill-url', `${producer}/v1/completions`,
+      '--decode-url', `${consumer}/v1/completions`, '--rate-limit', '1000000', '--max-concurrent', '100000',
+      '--queue-size', '100000'],
+    { stdio: ['ignore', 'ignore', 'ignore'] },
+  );
+  children.add(child);
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 100; i++) {
+    try {
+      await fetch(url + '/v1/none');
+      return { child, url };
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  await stop(child);
+  return null;
+}
+
+const fmt = (v: number | null | undefined, d = 1): string => (v === null || v === undefined ? 'n/a' : v.toFixed(d));
+
+async function main(): Promise<void> {
+  console.log(`proxy bench: ${seconds}s runs, concurrency ${concurrency}, streaming chat, 8 chunks per answer`);
+  const backend = tsx('backend.ts', { stepMs: 0 });
+  const ports = await firstJsonLine<{ producer: number; consumer: number }>(backend);
+  const producer = `http://127.0.0.1:${ports.producer}`;
+  const consumer = `http://127.0.0.1:${ports.consumer}`;
+  const floorChild = tsx('floor-proxy.ts', { producer, consumer });
+  const floor = `http://127.0.0.1:${(await firstJsonLine<{ port: number }>(floorChild)).port}`;
+  const pd = await startPd(producer, consumer);
+  console.log(`our proxy: ${pd.how}`);
+  const base = { concurrency, durationMs: seconds * 1000, warmupMs: 1000, stream: true, maxTokens: 8, mode: 'proxy' };
+
+  // Throughput: two interleaved rounds, best of each.
+  const best: Record<string, LoadResult> = {};
+  for (let round = 0; round < 2; round++) {
+    for (const [name, url] of [['floor', floor], ['pd', pd.url]] as const) {
+      const r = await load({ ...base, target: url });
+      if (!best[name] || r.rps > best[name]!.rps) best[name] = r;
+    }
+  }
+  const py = await startPython(producer, consumer);
+  let pyRes: LoadResult | null = null;
+  if (py) {
+    pyRes = await load({ ...base, target: py.url });
+    await stop(py.child);
+  }
+
+  // Added latency at concurrency 1: direct (client calls both engines) vs through our proxy.
+  const c1 = { ...base, concurrency: 1, durationMs: Math.max(2000, seconds * 600) };
+  const direct1 = await load({ ...c1, mode: 'direct', target: producer, producer, consumer });
+  const pd1 = await load({ ...c1, target: pd.url });
+  const floor1 = await load({ ...c1, target: floor });
+  await stop(pd.child);
+  await stop(floorChild);
+  await stop(backend);
+
+  // 2,000 concurrent streams: ITL direct to the consumer vs through the proxy, and the proxy's peak RSS.
+  const sBackend = tsx('backend.ts', { stepMs, tokens });
+  const sPorts = await firstJsonLine<{ producer: number; consumer: number }>(sBackend);
+  const sProducer = `http://127.0.0.1:${sPorts.producer}`;
+  const sConsumer = `http://127.0.0.1:${sPorts.consumer}`;
+  const sPd = await startPd(sProducer, sConsumer);
+  const sArgs = { concurrency: streams, durationMs: 0, warmupMs: 0, stream: true, maxTokens: tokens, itl: true, once: true };
+  const sDirect = await load({ ...sArgs, mode: 'proxy', target: sConsumer });
+  const sThrough = await load({ ...sArgs, mode: 'proxy', target: sPd.url });
+  const rss = peakRssMb(sPd.child.pid);
+  await stop(sPd.child);
+  await stop(sBackend);
+
+  const floorRps = best.floor!.rps;
+  const pdRps = best.pd!.rps;
+  const rows: string[][] = [
+    ['measure', 'value', 'target', 'verdict'],
+    ['floor (minimal undici proxy) req/s', fmt(floorRps, 0), '', ''],
+    ['pd proxy req/s (all features on)', fmt(pdRps, 0), '>= 80% of floor', `${fmt((pdRps / floorRps) * 100, 0)}% ${pdRps >= 0.8 * floorRps ? 'PASS' : 'FAIL'}`],
+    ['reference Python proxy req/s', pyRes ? fmt(pyRes.rps, 0) : 'n/a', '', ''],
+    ['pd / reference', pyRes ? `${fmt(pdRps / pyRes.rps, 1)}x` : 'n/a', '>= 8x', pyRes ? (pdRps >= 8 * pyRes.rps ? 'PASS' : 'FAIL') : 'n/a'],
+    ['p50 latency c=1: direct / floor / pd (ms)', `${fmt(direct1.p50ms, 3)} / ${fmt(floor1.p50ms, 3)} / ${fmt(pd1.p50ms, 3)}`, '', ''],
+    ['pd added p50 at c=1 (ms)', fmt(pd1.p50ms - direct1.p50ms, 3), '<= 0.5 ms', pd1.p50ms - direct1.p50ms <= 0.5 ? 'PASS' : 'FAIL'],
+    [`${streams} streams: completed direct / via pd`, `${sDirect.statusCounts['200'] ?? 0} / ${sThrough.statusCounts['200'] ?? 0}`, `${streams}`, (sThrough.statusCounts['200'] ?? 0) === streams ? 'PASS' : 'FAIL'],
+    [`${streams} streams: pd peak RSS (MB)`, fmt(rss, 0), '< 200 MB', rss !== null && rss < 200 ? 'PASS' : 'FAIL'],
+    [`ITL p50 direct / via pd (ms, step ${stepMs} ms)`, `${fmt(sDirect.gapP50ms, 2)} / ${fmt(sThrough.gapP50ms, 2)}`, '', ''],
+    ['ITL p99 direct / via pd (ms)', `${fmt(sDirect.gapP99ms, 2)} / ${fmt(sThrough.gapP99ms, 2)}`, '', ''],
+    [
+      'ITL p99 stretch (ms)',
+      fmt((sThrough.gapP99ms ?? 0) - (sDirect.gapP99ms ?? 0), 2),
+      '<= 0.2 ms',
+      (sThrough.gapP99ms ?? 0) - (sDirect.gapP99ms ?? 0) <= 0.2 ? 'PASS' : 'FAIL',
+    ],
+  ];
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  for (const r of rows) console.log('| ' + r.map((c, i) => c.padEnd(widths[i]!)).join(' | ') + ' |');
+  console.log(
+    `details: floor p50/p99 ${fmt(best.floor!.p50ms, 2)}/${fmt(best.floor!.p99ms, 2)} ms, pd p50/p99 ${fmt(best.pd!.p50ms, 2)}/${fmt(best.pd!.p99ms, 2)} ms, ` +
+      `errors floor ${best.floor!.errors} pd ${best.pd!.errors}${pyRes ? ` python ${pyRes.errors}` : ''}`,
+  );
+}
+
+try {
+  await main();
+} finally {
+  await Promise.all([...children].map((c) => stop(c)));
+  rmSync(tmp, { recursive: true, force: true });
+}

@@ -1,0 +1,79 @@
+/**
+ * Zero-latency fake engines for the proxy bench (child process): one producer and one consumer port.
+ * Non-streaming requests are answered at once; streams get one chunk per stream on each engine "step"
+ * (every `stepMs`, like vLLM's batched decode; 0 = all chunks at once) for `tokens` steps.
+ * Usage: node --import tsx backend.ts '<json args>'; prints {"producer":port,"consumer":port} when ready.
+ */
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+const args = JSON.parse(process.argv[2] ?? '{}') as { stepMs?: number; tokens?: number };
+const stepMs = args.stepMs ?? 0;
+
+const chunk = (i: number): string =>
+  `data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok${i} "},"finish_reason":null}]}\n\n`;
+const done = 'data: [DONE]\n\n';
+const full = JSON.stringify({
+  id: 'chatcmpl-b',
+  object: 'chat.completion',
+  created: 1,
+  model: 'bench',
+  choices: [{ index: 0, message: { role: 'assistant', content: 'tok' }, finish_reason: 'length' }],
+  usage: { prompt_tokens: 12, completion_tokens: 1, total_tokens: 13 },
+});
+
+interface Live {
+  res: ServerResponse;
+  left: number;
+  i: number;
+}
+const live = new Set<Live>();
+if (stepMs > 0) {
+  setInterval(() => {
+    for (const s of live) {
+      if (s.res.destroyed) {
+        live.delete(s);
+        continue;
+      }
+      s.res.write(chunk(s.i++));
+      if (--s.left === 0) {
+        s.res.end(done);
+        live.delete(s);
+      }
+    }
+  }, stepMs);
+}
+
+function handler(req: IncomingMessage, res: ServerResponse): void {
+  if (req.method === 'GET') {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    return;
+  }
+  const parts: Buffer[] = [];
+  req.on('data', (c: Buffer) => parts.push(c));
+  req.on('end', () => {
+    const j = JSON.parse(Buffer.concat(parts).toString()) as { stream?: boolean; max_tokens?: number };
+    if (!j.stream) {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(full) }).end(full);
+      return;
+    }
+    res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8' });
+    const n = args.tokens ?? j.max_tokens ?? 8;
+    if (stepMs === 0) {
+      let s = '';
+      for (let i = 0; i < n; i++) s += chunk(i);
+      res.end(s + done);
+    } else {
+      live.add({ res, left: n, i: 0 });
+    }
+  });
+}
+
+const listen = (): Promise<number> =>
+  new Promise((resolve) => {
+    const s = createServer({ keepAliveTimeout: 60_000 }, handler);
+    s.listen(0, '127.0.0.1', () => resolve((s.address() as AddressInfo).port));
+  });
+const producer = await listen();
+const consumer = await listen();
+process.stdout.write(JSON.stringify({ producer, consumer }) + '\n');
