@@ -1,14 +1,24 @@
 import type { Command } from 'commander';
 import { action } from '../run-command.js';
-import { RuntimeError } from '../../errors.js';
+import { runSim, simUsage } from '../../sim/run.js';
 
+/**
+ * `pd sim [serve MODEL] [vllm flags] [--sim-* flags]`: the vLLM simulator in-process. Every argument is passed
+ * through untouched to the same parser as the `pd-vllm-sim` executable (`vllm serve` command line).
+ */
 export function register(program: Command): void {
   program
     .command('sim')
-    .description('run the vLLM simulator (accepts the `vllm serve` command line) (not built yet)')
+    .description('run the vLLM simulator (accepts the `vllm serve` command line; see `pd sim --help`)')
+    .argument('[args...]', 'the `vllm serve` arguments, e.g. serve MODEL --port 8100 --kv-transfer-config JSON')
+    .allowUnknownOption(true)
+    .allowExcessArguments(true)
+    .helpOption(false)
+    .passThroughOptions(false)
+    .addHelpText('after', '\n' + simUsage('pd sim'))
     .action(
-      action(() => {
-        throw new RuntimeError('`pd sim` is not built yet.', { hint: 'See the README for what works today.' });
+      action(async (args: string[]) => {
+        return runSim(args, { prog: 'pd sim' });
       }),
     );
 }

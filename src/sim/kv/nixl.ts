@@ -1,0 +1,93 @@
+/**
+ * vLLM's NixlConnector request protocol (vllm/distributed/kv_transfer/kv_connector/v1/nixl_connector.py), without
+ * the transfer: a prefill request carrying `kv_transfer_params.do_remote_decode: true` that finishes because of its
+ * length returns the params a decode engine needs; a decode request carrying `do_remote_prefill: true` with
+ * `remote_engine_id`, `remote_host` and `remote_port` pulls the prompt's KV instead of computing it.
+ */
+import { randomUUID } from 'node:crypto';
+
+export interface NixlParams {
+  do_remote_prefill?: boolean;
+  do_remote_decode?: boolean;
+  remote_block_ids?: number[] | null;
+  remote_engine_id?: string | null;
+  remote_host?: string | null;
+  remote_port?: number | null;
+  tp_size?: number;
+  [k: string]: unknown;
+}
+
+export type NixlDecision =
+  | { kind: 'none' }
+  | { kind: 'remote-decode' }
+  | { kind: 'remote-prefill'; params: NixlParams }
+  | { kind: 'invalid'; params: unknown };
+
+export class Nixl {
+  readonly engineId: string;
+  readonly host: string;
+  readonly port: number;
+  private nextBlock = 1;
+
+  constructor(engineId: string | null | undefined, env: NodeJS.ProcessEnv, readonly blockSize: number, readonly numBlocks = 65536) {
+    this.engineId = engineId ?? randomUUID();
+    this.host = env.VLLM_NIXL_SIDE_CHANNEL_HOST ?? 'localhost';
+    this.port = Number(env.VLLM_NIXL_SIDE_CHANNEL_PORT ?? 5600) || 5600;
+  }
+
+  /** What a request's kv_transfer_params ask for. */
+  classify(params: unknown): NixlDecision {
+    if (params === undefined || params === null) return { kind: 'none' };
+    if (typeof params !== 'object' || Array.isArray(params)) return { kind: 'invalid', params };
+    const p = params as NixlParams;
+    if (p.do_remote_prefill) {
+      const ok =
+        typeof p.remote_engine_id === 'string' &&
+        typeof p.remote_host === 'string' &&
+        (typeof p.remote_port === 'number' || typeof p.remote_port === 'string') &&
+        Array.isArray(p.remote_block_ids);
+      return ok ? { kind: 'remote-prefill', params: p } : { kind: 'invalid', params };
+    }
+    if (p.do_remote_decode) return { kind: 'remote-decode' };
+    return { kind: 'none' };
+  }
+
+  /** Block ids a finished prefill of `numPromptTokens` tokens holds for the decode engine. */
+  allocateBlocks(numPromptTokens: number): number[] {
+    const n = Math.max(1, Math.ceil(numPromptTokens / this.blockSize));
+    const ids: number[] = [];
+    for (let i = 0; i < n; i++) {
+      ids.push(this.nextBlock);
+      this.nextBlock = (this.nextBlock % (this.numBlocks - 1)) + 1;
+    }
+    return ids;
+  }
+
+  /** The kv_transfer_params a remote-decode prefill returns (request_finished in vLLM). */
+  producerParams(numPromptTokens: number, tpSize = 1): NixlParams {
+    return {
+      do_remote_prefill: true,
+      do_remote_decode: false,
+      remote_block_ids: this.allocateBlocks(numPromptTokens),
+      remote_engine_id: this.engineId,
+      remote_host: this.host,
+      remote_port: this.port,
+      tp_size: tpSize,
+    };
+  }
+}
+
+/** Python repr of a dict, as vLLM's `%s` formatting of kv_transfer_params prints it. */
+export function pyRepr(v: unknown): string {
+  if (v === null || v === undefined) return 'None';
+  if (v === true) return 'True';
+  if (v === false) return 'False';
+  if (typeof v === 'number') return String(v);
+  if (typeof v === 'string') return `'${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+  if (Array.isArray(v)) return `[${v.map(pyRepr).join(', ')}]`;
+  if (typeof v === 'object')
+    return `{${Object.entries(v as Record<string, unknown>)
+      .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
+      .join(', ')}}`;
+  return String(v);
+}

@@ -1,0 +1,82 @@
+/**
+ * Run the simulator as a process: `pd-vllm-sim serve MODEL [vllm flags] [--sim-* flags]` (also `pd sim ...`).
+ * Resolves with the process exit code: 0 after SIGTERM/SIGINT, 1 on start-up failure or simulated crash,
+ * 2 on a command-line error (like argparse).
+ */
+import { ArgError, parseSimArgs, KNOB_DOCS, knobEnv, knobFlag, DEFAULT_KNOBS } from './options.js';
+import { SimServer, StartupFailure } from './server.js';
+import { SimLogger } from './log.js';
+
+export function simUsage(prog = 'pd-vllm-sim'): string {
+  const lines = [
+    `usage: ${prog} serve MODEL [--host HOST] [--port PORT] [--kv-transfer-config JSON] [vllm serve flags...] [--sim-* flags]`,
+    '',
+    'A GPU-free stand-in for `vllm serve`: same command line, logs, HTTP API, KV connector files and metrics.',
+    '',
+    'Honoured vLLM flags: --host, --port (8000), --served-model-name NAME..., --api-key KEY, --max-model-len N (40960),',
+    '  --block-size N (16), --max-num-seqs N (256), --seed N, --kv-transfer-config JSON, --model M; every other',
+    '  vLLM flag is accepted and ignored. `--version` prints the simulated vLLM version.',
+    '',
+    'Simulator knobs (flag / environment variable; flags win):',
+    `  --sim-zero-latency / PD_SIM_ZERO_LATENCY=1   every timing knob 0 unless set explicitly`,
+  ];
+  for (const [k, doc] of KNOB_DOCS) lines.push(`  ${knobFlag(k)} / ${knobEnv(k)}: ${doc}`);
+  lines.push(
+    '',
+    'Per-request faults: header `X-PD-Sim-Fault: status=503,stall=500,cut=3,slow=2,crash` (any subset).',
+  );
+  void DEFAULT_KNOBS;
+  return lines.join('\n');
+}
+
+export interface RunSimOptions {
+  env?: NodeJS.ProcessEnv;
+  /** Install SIGTERM/SIGINT handlers (true for the executable). */
+  handleSignals?: boolean;
+  prog?: string;
+}
+
+export async function runSim(argv: readonly string[], o: RunSimOptions = {}): Promise<number> {
+  const env = o.env ?? process.env;
+  let opts;
+  try {
+    opts = parseSimArgs(argv, env);
+  } catch (e) {
+    if (e instanceof ArgError) {
+      process.stderr.write(`${simUsage(o.prog).split('\n')[0]}\n${o.prog ?? 'vllm serve'}: error: ${e.message}\n`);
+      return 2;
+    }
+    throw e;
+  }
+  if (opts.printVersion) {
+    process.stdout.write(`${opts.knobs.vllmVersion}\n`);
+    return 0;
+  }
+  if (opts.printHelp) {
+    process.stdout.write(simUsage(o.prog) + '\n');
+    return 0;
+  }
+  const log = new SimLogger();
+  const server = new SimServer(opts, env, log);
+  if (o.handleSignals !== false) {
+    let signals = 0;
+    const onSignal = (): void => {
+      signals++;
+      if (signals > 1) {
+        log.flushSync();
+        process.exit(1);
+      }
+      void server.shutdown(0);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  }
+  try {
+    await server.start();
+  } catch (e) {
+    log.flushSync();
+    if (e instanceof StartupFailure) return e.code;
+    throw e;
+  }
+  return server.exited;
+}
