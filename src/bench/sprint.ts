@@ -56,6 +56,8 @@ export interface SprintOptions {
 export interface SprintResult {
   runs: RunOutput[];
   sheetPath: string | null;
+  /** Why the sheet could not be written (the runs are archived regardless). */
+  sheetError: string | null;
   longCsvPath: string;
   interrupted: boolean;
 }
@@ -97,8 +99,17 @@ export async function runSprint(o: SprintOptions): Promise<SprintResult> {
     o.onRunEnd?.(run, out);
   }
   const results: RunResult[] = outputs.map((x) => x.result);
-  if (o.sheetPath && results.length > 0) await writeSheet({ sheetPath: o.sheetPath, set: o.set, results });
+  // The runs are already archived: a sheet that cannot take them (e.g. rates it has no column for) is
+  // reported, never allowed to lose results.
+  let sheetError: string | null = null;
+  if (o.sheetPath && results.length > 0) {
+    try {
+      await writeSheet({ sheetPath: o.sheetPath, set: o.set, results });
+    } catch (e) {
+      sheetError = (e as Error).message;
+    }
+  }
   const longCsvPath = join(o.resultsDir, 'results-long.csv');
   await writeLongCsv({ path: longCsvPath, results: await loadRunResults(o.resultsDir) });
-  return { runs: outputs, sheetPath: o.sheetPath, longCsvPath, interrupted: Boolean(o.stopSignal?.aborted) };
+  return { runs: outputs, sheetPath: sheetError ? null : o.sheetPath, sheetError, longCsvPath, interrupted: Boolean(o.stopSignal?.aborted) };
 }

@@ -182,6 +182,7 @@ export function register(program: Command): void {
         if (o.json) printJson(res.runs.map((r) => r.result));
         else {
           if (res.sheetPath) info(`sheet: ${res.sheetPath}`);
+          if (res.sheetError) warn(`sheet not updated: ${res.sheetError} (results are archived; \`pd bench sheet\` retries)`);
           info(`long CSV: ${res.longCsvPath}`);
           info(`report: pd bench report --sets ${ctx.set}  (writes ${resolve(ctx.resultsDir, 'report.html')})`);
         }

@@ -1,0 +1,85 @@
+import { test, after, before } from 'node:test';
+import assert from 'node:assert/strict';
+import { Pool } from 'undici';
+import { startFixedUpstream, type FixedUpstream, type FixedUpstreamOptions } from './fixed-upstream.ts';
+import { sendRequest, type RequestSettings } from '../../src/bench/request.ts';
+
+const ups: FixedUpstream[] = [];
+const pools: Pool[] = [];
+after(async () => {
+  await Promise.all(pools.map((p) => p.close()));
+  await Promise.all(ups.map((u) => u.close()));
+});
+
+async function one(opts: FixedUpstreamOptions, settings: Partial<RequestSettings> = {}, outputLen = 6) {
+  const up = await startFixedUpstream({ ttftMs: 15, itlMs: 2, ...opts });
+  ups.push(up);
+  const pool = new Pool(up.url);
+  pools.push(pool);
+  const s: RequestSettings = { endpoint: 'chat', model: 'm', ignoreEos: true, basePath: '', ...settings };
+  const o = await sendRequest(pool, s, { prompt: 'hello world', promptLen: 2, outputLen });
+  return { o, up };
+}
+
+test('chat: TTFT skips the role-only chunk, usage from server, body like vllm bench serve', async () => {
+  const { o, up } = await one({ ttftMs: 40 });
+  assert.equal(o.success, true);
+  assert.ok(o.ttftMs! >= 39, `ttft ${o.ttftMs} must be measured to the first content chunk, not the role chunk`);
+  assert.equal(o.outputTokens, 6);
+  assert.equal(o.usageSource, 'server');
+  assert.equal(o.itlMs.length, 5);
+  assert.equal(o.promptLen, 2);
+  const body = up.bodies()[0] as Record<string, unknown>;
+  assert.equal(body.max_completion_tokens, 6);
+  assert.equal(body.stream, true);
+  assert.deepEqual(body.stream_options, { include_usage: true });
+  assert.equal(body.ignore_eos, true);
+});
+
+test('completions: token-id prompt and max_tokens', async () => {
+  const up = await startFixedUpstream({ ttftMs: 5, itlMs: 1 });
+  ups.push(up);
+  const pool = new Pool(up.url);
+  pools.push(pool);
+  const o = await sendRequest(pool, { endpoint: 'completions', model: 'm', ignoreEos: true, basePath: '' }, { prompt: [11, 12, 13], promptLen: 3, outputLen: 4 });
+  assert.equal(o.success, true);
+  assert.equal(o.outputTokens, 4);
+  const body = up.bodies()[0] as Record<string, unknown>;
+  assert.deepEqual(body.prompt, [11, 12, 13]);
+  assert.equal(body.max_tokens, 4);
+});
+
+test('SSE tolerance: comments, data: without a space, a line over 128 KB', async () => {
+  const { o } = await one({ comments: true, noSpace: true, bigLineBytes: 200 * 1024 });
+  assert.equal(o.success, true, o.error);
+  assert.equal(o.outputTokens, 6);
+  assert.ok(o.generatedText.length > 200 * 1024);
+});
+
+test('an in-band error in a 200 stream is a failure', async () => {
+  const { o } = await one({ inBandErrorAfter: 2 });
+  assert.equal(o.status, 200);
+  assert.equal(o.success, false);
+  assert.equal(o.errorKind, 'in_band_error');
+  assert.match(o.error, /engine died/);
+});
+
+test('HTTP errors and refused connections have kinds', async () => {
+  const { o } = await one({ status: 503 });
+  assert.equal(o.success, false);
+  assert.equal(o.errorKind, 'http_503');
+  const pool = new Pool('http://127.0.0.1:1');
+  pools.push(pool);
+  const c = await sendRequest(pool, { endpoint: 'chat', model: 'm', ignoreEos: true, basePath: '' }, { prompt: 'x', promptLen: 1, outputLen: 2 });
+  assert.equal(c.success, false);
+  assert.equal(c.errorKind, 'connect');
+});
+
+test('without usage the tokens are counted from chunks and say so; Server-Timing is read', async () => {
+  const { o } = await one({ includeUsage: false, tokensPerChunk: 2, serverTiming: 'queue;dur=0.1, prefill;dur=12.5, decode;dur=3.25' }, {}, 6);
+  assert.equal(o.success, true);
+  assert.equal(o.usageSource, 'chunks');
+  assert.equal(o.outputTokens, 3);
+  assert.equal(o.prefillMs, 12.5);
+  assert.equal(o.decodeTtfbMs, 3.25);
+});
