@@ -1,0 +1,81 @@
+/** Start a proxy in-process against given upstreams, with a captured log; stop everything afterwards. */
+import { startProxy, type ProxyHandle, type ProxyOptions } from '../../src/proxy/server.js';
+import { defaultConfig } from '../../src/config/schema.js';
+import { startFakeEngine, type FakeEngine, type FakeEngineOptions } from './fake-engine.js';
+
+export interface Rig {
+  proxy: ProxyHandle;
+  producers: FakeEngine[];
+  consumers: FakeEngine[];
+  lines: string[];
+  close(): Promise<void>;
+}
+
+export type RigOptions = Partial<Omit<ProxyOptions, 'timeouts'>> & {
+  timeouts?: Partial<ProxyOptions['timeouts']>;
+  producer?: FakeEngineOptions | FakeEngineOptions[];
+  consumer?: FakeEngineOptions | FakeEngineOptions[];
+};
+
+export async function rig(o: RigOptions = {}): Promise<Rig> {
+  const list = (x: FakeEngineOptions | FakeEngineOptions[] | undefined): FakeEngineOptions[] =>
+    x === undefined ? [{}] : Array.isArray(x) ? x : [x];
+  const producers = await Promise.all(list(o.producer).map((x) => startFakeEngine(x)));
+  const consumers = await Promise.all(list(o.consumer).map((x) => startFakeEngine(x)));
+  const lines: string[] = [];
+  const base = defaultConfig().proxy;
+  const { producer: _p, consumer: _c, timeouts, ...rest } = o;
+  const proxy = await startProxy({
+    ...base,
+    host: '127.0.0.1',
+    port: 0,
+    rateLimit: 0,
+    connector: 'SharedStorageConnector',
+    producers: producers.map((e, i) => ({ name: `producer-${i}`, url: e.url })),
+    consumers: consumers.map((e, i) => ({ name: `consumer-${i}`, url: e.url })),
+    log: (l) => lines.push(l),
+    ...rest,
+    timeouts: { ...base.timeouts, ...timeouts },
+  });
+  return {
+    proxy,
+    producers,
+    consumers,
+    lines,
+    async close() {
+      await proxy.close();
+      await Promise.all([...producers, ...consumers].map((e) => e.close()));
+    },
+  };
+}
+
+export const chat = (extra: Record<string, unknown> = {}): Record<string, unknown> => ({
+  model: 'm',
+  messages: [{ role: 'user', content: 'hello' }],
+  max_tokens: 4,
+  ...extra,
+});
+
+export async function post(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+  signal?: AbortSignal,
+): Promise<{ status: number; headers: Headers; text: string; json: any }> {
+  const r = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal,
+  });
+  const text = await r.text();
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    json = undefined;
+  }
+  return { status: r.status, headers: r.headers, text, json };
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
