@@ -1,14 +1,42 @@
 import type { Command } from 'commander';
+import type { ChalkInstance } from 'chalk';
 import { action } from '../run-command.js';
-import { RuntimeError } from '../../errors.js';
+import { out, printJson } from '../output.js';
+import { addStackOptions, loadStack, type StackFlags } from '../stack-options.js';
+import { runPreflight, failedChecks, type Check } from '../../stack/preflight.js';
+
+const MARK: Record<Check['status'], (c: ChalkInstance) => string> = {
+  ok: (c) => c.green('✔'),
+  warn: (c) => c.yellow('!'),
+  fail: (c) => c.red('✖'),
+  skip: (c) => c.dim('-'),
+};
+
+export function formatChecks(checks: Check[], c: ChalkInstance): string {
+  const width = Math.max(...checks.map((k) => k.name.length));
+  return (
+    checks
+      .map((k) => `${MARK[k.status](c)} ${k.name.padEnd(width)}  ${k.detail}${k.hint && k.status !== 'ok' ? `\n  ${' '.repeat(width)}  ${c.cyan('→')} ${k.hint}` : ''}`)
+      .join('\n') + '\n'
+  );
+}
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('doctor')
-    .description('pre-flight checklist: vLLM, model, GPUs, ports, shared storage (not built yet)')
-    .action(
-      action(() => {
-        throw new RuntimeError('`pd doctor` is not built yet.', { hint: 'See the README for what works today.' });
-      }),
-    );
+    .description('pre-flight checklist: vLLM command and version, model path, GPUs, ports, shared storage, state dir')
+    .option('--json', 'print the checks as JSON');
+  addStackOptions(cmd).action(
+    action(async (flags: StackFlags & { json?: boolean }) => {
+      const ctx = await loadStack(cmd, flags);
+      const checks = await runPreflight({ config: ctx.config, connector: ctx.connector, command: ctx.command, simulate: ctx.simulate });
+      const failed = failedChecks(checks).length;
+      if (flags.json) printJson({ ok: failed === 0, connector: ctx.connector, checks });
+      else {
+        process.stdout.write(formatChecks(checks, out));
+        process.stdout.write(failed === 0 ? `${out.green('ready for `pd up`')}\n` : `${out.red(`${failed} check(s) failed`)}\n`);
+      }
+      return failed === 0 ? 0 : 1;
+    }),
+  );
 }

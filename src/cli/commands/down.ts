@@ -1,14 +1,28 @@
 import type { Command } from 'commander';
 import { action } from '../run-command.js';
-import { RuntimeError } from '../../errors.js';
+import { out, printJson } from '../output.js';
+import { loadForCommand, numberArg } from '../context.js';
+import { stopStack } from '../../stack/down.js';
 
 export function register(program: Command): void {
-  program
+  const cmd = program
     .command('down')
-    .description('stop a running stack and everything it started (not built yet)')
-    .action(
-      action(() => {
-        throw new RuntimeError('`pd down` is not built yet.', { hint: 'See the README for what works today.' });
-      }),
-    );
+    .description('stop the running stack (from any terminal): SIGTERM each process group, SIGKILL after a grace period')
+    .option('--grace <seconds>', 'seconds between SIGTERM and SIGKILL (default: supervisor.stopGraceSeconds)', numberArg('--grace', { min: 0 }))
+    .option('--json', 'print what was stopped as JSON');
+  cmd.action(
+    action(async (flags: { grace?: number; json?: boolean }) => {
+      const { config } = await loadForCommand(cmd);
+      const grace = (flags.grace ?? config.supervisor.stopGraceSeconds) * 1000;
+      const report = await stopStack(config.stateDir, grace);
+      if (flags.json) return printJson(report);
+      if (!report.running) {
+        process.stdout.write(`nothing to stop: no stack is running from ${config.stateDir}\n`);
+        return;
+      }
+      if (report.supervisor) process.stdout.write(`supervisor pid ${report.supervisor.pid}: ${report.supervisor.how}\n`);
+      for (const e of report.engines) process.stdout.write(`${e.name}: ${e.how}\n`);
+      process.stdout.write(`${out.green('✔')} stack stopped in ${(report.durationMs / 1000).toFixed(1)} s; no process left\n`);
+    }),
+  );
 }

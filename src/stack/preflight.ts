@@ -1,0 +1,252 @@
+/**
+ * Pre-flight checks run by `pd up` and printed by `pd doctor`: vLLM command and version, model path, GPUs
+ * (nvidia-smi), ports, shared storage, and no other stack in the same state dir.
+ */
+import { execa } from 'execa';
+import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
+import { access, rm, statfs, writeFile, constants } from 'node:fs/promises';
+import { dirname, join, isAbsolute } from 'node:path';
+import type { PdConfig } from '../config/schema.js';
+import { buildEnginePlans, splitCommand } from './engine-plan.js';
+import { isSharedStorageConnector } from './kv-transfer-config.js';
+import { probeVllmVersion, usesExampleConnectorName, type ConnectorChoice } from './connector.js';
+import { readStackState, stateIsLive } from './state.js';
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+
+export interface Check {
+  name: string;
+  status: CheckStatus;
+  detail: string;
+  hint?: string;
+}
+
+export interface PreflightOptions {
+  config: PdConfig;
+  connector: ConnectorChoice;
+  command?: string[];
+  simulate: boolean;
+  /** Skip the port checks (pd doctor while the stack is running would see its own ports). */
+  skipPorts?: boolean;
+}
+
+export interface GpuInfo {
+  index: number;
+  name: string;
+  memoryUsedMiB: number;
+  memoryTotalMiB: number;
+}
+
+/** Parse `nvidia-smi --query-gpu=index,name,memory.used,memory.total --format=csv,noheader`. */
+export function parseNvidiaSmi(text: string): GpuInfo[] {
+  return text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((line) => {
+      const [index, name, used, total] = line.split(',').map((s) => s.trim());
+      return {
+        index: Number(index),
+        name: name ?? '',
+        memoryUsedMiB: Number.parseFloat(used ?? 'NaN'),
+        memoryTotalMiB: Number.parseFloat(total ?? 'NaN'),
+      };
+    })
+    .filter((g) => Number.isInteger(g.index));
+}
+
+export function portFree(port: number, host: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+function humanBytes(n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let i = 0;
+  while (n >= 1024 && i < units.length - 1) {
+    n /= 1024;
+    i++;
+  }
+  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+function looksLocal(model: string): boolean {
+  return isAbsolute(model) || model.startsWith('./') || model.startsWith('../') || model.startsWith('~');
+}
+
+async function checkVllm(opts: PreflightOptions): Promise<Check> {
+  const command = opts.command ?? splitCommand(opts.config.engine.command);
+  const label = opts.simulate ? 'simulator' : 'vLLM';
+  const version = await probeVllmVersion(command, 120_000);
+  if (version === null) {
+    return {
+      name: `${label} command`,
+      status: 'fail',
+      detail: `\`${command.join(' ')} --version\` did not run`,
+      hint: 'Install vLLM here (pip install vllm), point engine.command at it, or try `pd up --simulate`.',
+    };
+  }
+  const c = opts.connector.name;
+  if (c === 'SharedStorageConnector' && usesExampleConnectorName(version)) {
+    return {
+      name: `${label} command`,
+      status: 'fail',
+      detail: `${label} ${version} does not accept SharedStorageConnector (renamed ExampleConnector in 0.13.0)`,
+      hint: 'Set kv.connector to "ExampleConnector" or "auto".',
+    };
+  }
+  if (c === 'ExampleConnector' && !usesExampleConnectorName(version)) {
+    return {
+      name: `${label} command`,
+      status: 'fail',
+      detail: `${label} ${version} predates ExampleConnector; it calls it SharedStorageConnector`,
+      hint: 'Set kv.connector to "SharedStorageConnector" or "auto".',
+    };
+  }
+  return { name: `${label} command`, status: 'ok', detail: `${command.join(' ')} → version ${version}` };
+}
+
+function checkModel(opts: PreflightOptions): Check {
+  const model = opts.config.model;
+  if (opts.simulate) return { name: 'model', status: 'skip', detail: `${model} (not read under --simulate)` };
+  if (!looksLocal(model)) return { name: 'model', status: 'skip', detail: `${model} is a hub id; vLLM resolves it` };
+  if (!existsSync(model)) {
+    return {
+      name: 'model',
+      status: 'fail',
+      detail: `${model} does not exist`,
+      hint: 'Fix `model` in the config (a local folder with config.json and weights) or pass --model.',
+    };
+  }
+  if (!existsSync(join(model, 'config.json'))) {
+    return { name: 'model', status: 'warn', detail: `${model} exists but has no config.json`, hint: 'Is this the model folder?' };
+  }
+  return { name: 'model', status: 'ok', detail: model };
+}
+
+async function checkGpus(opts: PreflightOptions): Promise<Check> {
+  if (opts.simulate) return { name: 'GPUs', status: 'skip', detail: 'not needed under --simulate' };
+  let text: string;
+  try {
+    const r = await execa('nvidia-smi', ['--query-gpu=index,name,memory.used,memory.total', '--format=csv,noheader,nounits'], {
+      timeout: 20_000,
+    });
+    text = String(r.stdout);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    return code === 'ENOENT'
+      ? { name: 'GPUs', status: 'skip', detail: 'nvidia-smi not found; GPU ids not checked' }
+      : { name: 'GPUs', status: 'warn', detail: `nvidia-smi failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+  const gpus = parseNvidiaSmi(text);
+  const wanted = [...new Set([...opts.config.producers, ...opts.config.consumers].flatMap((e) => e.gpus))].sort((a, b) => a - b);
+  const missing = wanted.filter((id) => !gpus.some((g) => g.index === id));
+  const summary = gpus
+    .filter((g) => wanted.includes(g.index))
+    .map((g) => `GPU ${g.index} ${g.name}: ${g.memoryUsedMiB}/${g.memoryTotalMiB} MiB used`)
+    .join('; ');
+  if (missing.length > 0) {
+    return {
+      name: 'GPUs',
+      status: 'fail',
+      detail: `GPU ${missing.join(', ')} not present (this machine has ${gpus.map((g) => g.index).join(', ') || 'none'})`,
+      hint: 'Fix the gpus lists in the config to ids that `nvidia-smi -L` shows.',
+    };
+  }
+  const busy = gpus.filter((g) => wanted.includes(g.index) && g.memoryUsedMiB > 0.1 * g.memoryTotalMiB);
+  if (busy.length > 0) {
+    return {
+      name: 'GPUs',
+      status: 'warn',
+      detail: summary,
+      hint: `GPU ${busy.map((g) => g.index).join(', ')} already has memory in use: leftover engines? (\`nvidia-smi\` lists the processes)`,
+    };
+  }
+  return { name: 'GPUs', status: 'ok', detail: summary };
+}
+
+async function checkPorts(opts: PreflightOptions): Promise<Check> {
+  if (opts.skipPorts) return { name: 'ports', status: 'skip', detail: 'a stack is running from this state dir' };
+  const plans = buildEnginePlans(opts.config, { connector: opts.connector.name, command: opts.command });
+  const wanted = [
+    ...plans.map((p) => ({ who: p.name, host: p.host, port: p.port })),
+    { who: 'proxy', host: opts.config.proxy.host, port: opts.config.proxy.port },
+  ];
+  const busy: string[] = [];
+  for (const w of wanted) if (!(await portFree(w.port, w.host))) busy.push(`${w.port} (${w.who})`);
+  if (busy.length > 0) {
+    return {
+      name: 'ports',
+      status: 'fail',
+      detail: `in use: ${busy.join(', ')}`,
+      hint: 'Stop what listens there (`ss -ltnp`), or change the ports in the config / --port.',
+    };
+  }
+  return { name: 'ports', status: 'ok', detail: `free: ${wanted.map((w) => w.port).join(', ')}` };
+}
+
+async function checkStorage(opts: PreflightOptions): Promise<Check> {
+  if (!isSharedStorageConnector(opts.connector.name)) {
+    return { name: 'shared storage', status: 'skip', detail: `${opts.connector.name} does not use it` };
+  }
+  const dir = opts.config.kv.sharedStoragePath;
+  const existed = existsSync(dir);
+  // Check without creating anything: the folder itself, or the nearest existing parent it would be created in.
+  let target = dir;
+  while (!existsSync(target) && dirname(target) !== target) target = dirname(target);
+  try {
+    await access(target, constants.W_OK);
+    if (existed) {
+      const probe = join(dir, `.pd-write-test-${process.pid}`);
+      await writeFile(probe, '');
+      await rm(probe, { force: true });
+    }
+  } catch (e) {
+    return {
+      name: 'shared storage',
+      status: 'fail',
+      detail: `${existed ? dir : `${dir} cannot be created: ${target}`} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
+      hint: `Create it for your user: sudo mkdir -p ${dir} && sudo chown $USER ${dir}`,
+    };
+  }
+  const fs = await statfs(target);
+  const free = fs.bavail * fs.bsize;
+  const detail = `${dir} ${existed ? 'is writable' : 'can be created'}; ${humanBytes(free)} free`;
+  if (free < 5 * 1024 ** 3) {
+    return { name: 'shared storage', status: 'warn', detail, hint: 'Less than 5 GiB free: run `pd clear-cache` or set kv.cache.maxBytes.' };
+  }
+  return { name: 'shared storage', status: 'ok', detail };
+}
+
+async function checkState(opts: PreflightOptions): Promise<Check> {
+  const state = await readStackState(opts.config.stateDir).catch(() => null);
+  if (state && stateIsLive(state)) {
+    return {
+      name: 'state dir',
+      status: 'fail',
+      detail: `a stack is already running from ${opts.config.stateDir} (supervisor pid ${state.supervisorPid})`,
+      hint: 'Use `pd status` / `pd down`, or another stateDir (PD_STATE_DIR) for a second stack.',
+    };
+  }
+  return { name: 'state dir', status: 'ok', detail: `${opts.config.stateDir}${state ? ' (stale state from a dead stack will be replaced)' : ''}` };
+}
+
+export async function runPreflight(opts: PreflightOptions): Promise<Check[]> {
+  const state = await checkState(opts);
+  const running = state.status === 'fail';
+  const [vllm, gpus, ports, storage] = await Promise.all([
+    checkVllm(opts),
+    checkGpus(opts),
+    checkPorts({ ...opts, skipPorts: opts.skipPorts || running }),
+    checkStorage(opts),
+  ]);
+  return [vllm, checkModel(opts), gpus, ports, storage, state];
+}
+
+export function failedChecks(checks: Check[]): Check[] {
+  return checks.filter((c) => c.status === 'fail');
+}

@@ -1,0 +1,75 @@
+/** `pd status`: the state file plus live health probes of each engine and the proxy. */
+import { isAlive, readStackState, stateIsLive, type StackState } from './state.js';
+import { probeEngine } from './health.js';
+
+export interface EngineStatus {
+  name: string;
+  role: string;
+  gpus: number[];
+  port: number;
+  pid: number | null;
+  uptimeSeconds: number | null;
+  status: string;
+  healthy: boolean;
+  restarts: number;
+  cacheHits: number;
+  logFile: string;
+}
+
+export interface StackStatus {
+  running: boolean;
+  stale: boolean;
+  phase?: StackState['phase'];
+  supervisorPid?: number;
+  simulate?: boolean;
+  connector?: string;
+  model?: string;
+  uptimeSeconds?: number;
+  proxy?: (NonNullable<StackState['proxy']> & { healthy: boolean }) | null;
+  engines: EngineStatus[];
+}
+
+const since = (iso: string | null, now: number): number | null => (iso ? Math.max(0, Math.round((now - Date.parse(iso)) / 1000)) : null);
+
+export async function stackStatus(stateDir: string): Promise<StackStatus> {
+  const state = await readStackState(stateDir);
+  if (!state) return { running: false, stale: false, engines: [] };
+  const live = stateIsLive(state);
+  const now = Date.now();
+  const engines = await Promise.all(
+    state.engines.map(async (e) => {
+      const alive = isAlive(e.pid);
+      const probe = alive ? await probeEngine(e.url, null, { timeoutMs: 1_000 }) : { ok: false, detail: 'not running' };
+      return {
+        name: e.name,
+        role: e.role,
+        gpus: e.gpus,
+        port: e.port,
+        pid: e.pid,
+        uptimeSeconds: alive ? since(e.startedAt, now) : null,
+        status: alive ? e.status : e.status === 'restarting' ? 'restarting' : 'exited',
+        healthy: probe.ok,
+        restarts: e.restarts,
+        cacheHits: e.cacheHits,
+        logFile: e.logFile,
+      };
+    }),
+  );
+  let proxy: StackStatus['proxy'] = null;
+  if (state.proxy) {
+    const probe = live ? await probeEngine(state.proxy.url, null, { timeoutMs: 1_000 }) : { ok: false, detail: '' };
+    proxy = { ...state.proxy, healthy: probe.ok };
+  }
+  return {
+    running: live,
+    stale: !live,
+    phase: state.phase,
+    supervisorPid: state.supervisorPid,
+    simulate: state.simulate,
+    connector: state.connector,
+    model: state.model,
+    uptimeSeconds: since(state.startedAt, now) ?? undefined,
+    proxy,
+    engines,
+  };
+}
