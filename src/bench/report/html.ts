@@ -40,6 +40,11 @@ function latencyChart(data: ReportData, metric: ReportMetric): string {
       { id: `${s.set}/p50`, name: `${setLabel(s)} p50`, color: s.color, values: valuesFor(s, data.categories, (p) => p.p50[metric]) },
       { id: `${s.set}/p99`, name: `${setLabel(s)} p99`, color: s.color, dashed: true, values: valuesFor(s, data.categories, (p) => p.p99[metric]) },
     ]),
+    legend: [
+      ...data.sets.map((s) => ({ name: setLabel(s), color: s.color, kind: 'line' as const })),
+      { name: 'p50', color: '#666', kind: 'line' },
+      { name: 'p99', color: '#666', dashed: true, kind: 'line' },
+    ],
   });
 }
 
@@ -136,7 +141,7 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:18px 0 8px}
 .meta{color:#555;font-size:13px;margin:0 0 6px}
 .sets{display:flex;flex-wrap:wrap;gap:14px;font-size:13px;margin:6px 0 10px}
 .sets span{display:inline-flex;align-items:center;gap:6px}.sets i{display:inline-block;width:22px;height:4px}
-.charts{display:grid;grid-template-columns:repeat(2,660px);gap:12px 20px}
+.charts{display:grid;grid-template-columns:repeat(2,660px);gap:12px 20px;align-items:start}
 .chart{background:#fff;border:1px solid #e3e3e3;border-radius:4px}
 .chart-title{font-size:14px;font-weight:600;fill:#222}.tick{font-size:11px;fill:#555}.axis-label{font-size:11px;fill:#444}
 .legend{font-size:11px;fill:#333}.note{font-size:10px;fill:#444}.empty{font-size:13px;fill:#999}

@@ -36,6 +36,8 @@ export interface LineChart {
   series: LineSeries[];
   /** Grey dashed guide (e.g. ideal throughput = offered rate). */
   guide?: { name: string; values: (number | null)[] };
+  /** Legend entries (default: one per series). */
+  legend?: LegendItem[];
 }
 
 interface Frame {
@@ -73,13 +75,17 @@ function axes(id: string, title: string, yLabel: string, xLabel: string, categor
   return out;
 }
 
-function legend(items: { name: string; color: string; dashed?: boolean; kind: 'line' | 'box' }[]): string[] {
+type LegendItem = { name: string; color: string; dashed?: boolean; kind: 'line' | 'box' };
+
+/** Legend rows below the x-axis label; returns the elements and the chart height they need. */
+function legend(items: LegendItem[]): { body: string[]; height: number } {
   const out: string[] = [];
+  const first = CHART_HEIGHT - M.bottom + 50;
   let x = M.left;
-  let y = CHART_HEIGHT - M.bottom + 50;
+  let y = first;
   for (const it of items) {
     const w = 34 + it.name.length * 6.4;
-    if (x + w > CHART_WIDTH - M.right) {
+    if (x > M.left && x + w > CHART_WIDTH - M.right) {
       x = M.left;
       y += 14;
     }
@@ -89,11 +95,11 @@ function legend(items: { name: string; color: string; dashed?: boolean; kind: 'l
     out.push(`<text x="${x + 27}" y="${y}" class="legend">${esc(it.name)}</text>`);
     x += w;
   }
-  return out;
+  return { body: out, height: Math.max(CHART_HEIGHT, y + 10) };
 }
 
-function svg(id: string, body: string[]): string {
-  return `<svg xmlns="http://www.w3.org/2000/svg" id="chart-${esc(id)}" class="chart" width="${CHART_WIDTH}" height="${CHART_HEIGHT}" viewBox="0 0 ${CHART_WIDTH} ${CHART_HEIGHT}" role="img">${body.join('')}</svg>`;
+function svg(id: string, body: string[], height = CHART_HEIGHT): string {
+  return `<svg xmlns="http://www.w3.org/2000/svg" id="chart-${esc(id)}" class="chart" width="${CHART_WIDTH}" height="${height}" viewBox="0 0 ${CHART_WIDTH} ${height}" role="img">${body.join('')}</svg>`;
 }
 
 /** Polyline path through the non-null steady points (gaps break the line; flood is never joined). */
@@ -137,10 +143,11 @@ export function lineChart(c: LineChart): string {
       else body.push(`<circle data-point="${esc(s.id)}" cx="${cx}" cy="${cy}" r="3.5" fill="${s.dashed ? '#fff' : s.color}" stroke="${s.color}" stroke-width="2">${tip}</circle>`);
     });
   }
-  const items: { name: string; color: string; dashed?: boolean; kind: 'line' | 'box' }[] = c.series.map((s) => ({ name: s.name, color: s.color, dashed: s.dashed, kind: 'line' }));
+  const items: LegendItem[] = c.legend ?? c.series.map((s) => ({ name: s.name, color: s.color, dashed: s.dashed, kind: 'line' }));
   if (c.guide) items.push({ name: c.guide.name, color: '#999', dashed: true, kind: 'line' });
-  body.push(...legend(items));
-  return svg(c.id, body);
+  const lg = legend(items);
+  body.push(...lg.body);
+  return svg(c.id, body, lg.height);
 }
 
 export interface StackedBarChart {
@@ -176,6 +183,7 @@ export function stackedBarChart(c: StackedBarChart): string {
     const note = c.notes?.[i];
     if (note) body.push(`<text x="${f1(fr.x(i))}" y="${f1(y.map(totals[i]!) - 6)}" text-anchor="middle" class="note">${esc(note)}</text>`);
   });
-  body.push(...legend(c.layers.map((l) => ({ name: l.name, color: l.color, kind: 'box' as const }))));
-  return svg(c.id, body);
+  const lg = legend(c.layers.map((l) => ({ name: l.name, color: l.color, kind: 'box' as const })));
+  body.push(...lg.body);
+  return svg(c.id, body, lg.height);
 }
