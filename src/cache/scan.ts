@@ -1,0 +1,149 @@
+/**
+ * Walk the shared storage folder and describe each entry (one top-level folder per prompt, as vLLM's
+ * SharedStorageConnector/ExampleConnector writes them; stray top-level files count as entries too).
+ *
+ * Times per entry:
+ * - mtimeMs: the newest modification time of the folder and everything in it (when it was last written).
+ * - lastUsedMs: the newest of mtimeMs and the access times of the files inside. The consumer *reads* the layer
+ *   files on a cache hit, which updates their atime (Linux `relatime` does so at least once after each write and
+ *   then at most once a day; on `noatime` mounts only writes count). The folder's own atime is ignored on purpose:
+ *   listing the folder (as this scan does) would bump it.
+ * - changedMs: the newest ctime, used only to protect entries that are still being written.
+ * Symlinks are never followed (a link counts as a file of its own size) and other filesystems mounted inside are
+ * not entered.
+ */
+import { join } from 'node:path';
+import type { Stats } from 'node:fs';
+import { type CacheFs, type FsFailure, errnoCode, failure, nodeFs } from './fs.js';
+import { createLimiter, type Limiter } from './limit.js';
+
+export type EntryKind = 'dir' | 'file' | 'symlink' | 'other';
+
+export interface CacheEntry {
+  name: string;
+  path: string;
+  kind: EntryKind;
+  bytes: number;
+  files: number;
+  mtimeMs: number;
+  lastUsedMs: number;
+  changedMs: number;
+}
+
+export interface ScanResult {
+  /** The folder that was scanned. */
+  root: string;
+  exists: boolean;
+  entries: CacheEntry[];
+  /** Paths that could not be read (the figures leave them out). */
+  errors: FsFailure[];
+}
+
+export interface ScanOptions {
+  fs?: CacheFs;
+  concurrency?: number;
+}
+
+export const DEFAULT_CONCURRENCY = 32;
+
+function kindOf(st: Stats): EntryKind {
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isDirectory()) return 'dir';
+  if (st.isFile()) return 'file';
+  return 'other';
+}
+
+interface Walk {
+  fs: CacheFs;
+  limit: Limiter;
+  rootDev: number;
+  errors: FsFailure[];
+}
+
+async function addTree(dir: string, entry: CacheEntry, w: Walk): Promise<void> {
+  let names;
+  try {
+    names = await w.limit(() => w.fs.readdir(dir, { withFileTypes: true }));
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') w.errors.push(failure(dir, e));
+    return;
+  }
+  await Promise.all(
+    names.map(async (d) => {
+      const p = join(dir, d.name);
+      let st: Stats;
+      try {
+        st = await w.limit(() => w.fs.lstat(p));
+      } catch (e) {
+        if (errnoCode(e) !== 'ENOENT') w.errors.push(failure(p, e));
+        return;
+      }
+      entry.mtimeMs = Math.max(entry.mtimeMs, st.mtimeMs);
+      entry.changedMs = Math.max(entry.changedMs, st.ctimeMs);
+      if (st.isDirectory()) {
+        entry.lastUsedMs = Math.max(entry.lastUsedMs, st.mtimeMs);
+        if (st.dev !== w.rootDev) {
+          w.errors.push(failure(p, Object.assign(new Error('mount point'), { code: 'EXDEV' })));
+          return;
+        }
+        await addTree(p, entry, w);
+      } else {
+        entry.files++;
+        entry.bytes += st.size;
+        entry.lastUsedMs = Math.max(entry.lastUsedMs, st.mtimeMs, st.atimeMs);
+      }
+    }),
+  );
+  entry.lastUsedMs = Math.max(entry.lastUsedMs, entry.mtimeMs);
+}
+
+/** Describe one top-level entry; null when it vanished meanwhile. */
+export async function scanEntry(root: string, name: string, w: Walk): Promise<CacheEntry | null> {
+  const path = join(root, name);
+  let st: Stats;
+  try {
+    st = await w.limit(() => w.fs.lstat(path));
+  } catch (e) {
+    if (errnoCode(e) !== 'ENOENT') w.errors.push(failure(path, e));
+    return null;
+  }
+  const kind = kindOf(st);
+  const entry: CacheEntry = {
+    name,
+    path,
+    kind,
+    bytes: kind === 'dir' ? 0 : st.size,
+    files: kind === 'dir' ? 0 : 1,
+    mtimeMs: st.mtimeMs,
+    // A folder's atime changes whenever it is listed (including by this scan): only its mtime counts.
+    lastUsedMs: kind === 'dir' ? st.mtimeMs : Math.max(st.mtimeMs, st.atimeMs),
+    changedMs: st.ctimeMs,
+  };
+  if (kind === 'dir') {
+    if (st.dev !== w.rootDev) w.errors.push(failure(path, Object.assign(new Error('mount point'), { code: 'EXDEV' })));
+    else await addTree(path, entry, w);
+  }
+  return entry;
+}
+
+/** Scan `root` (following `root` itself if it is a symlink, nothing below it). */
+export async function scanCache(root: string, opts: ScanOptions = {}): Promise<ScanResult> {
+  const fs = opts.fs ?? nodeFs;
+  const limit = createLimiter(opts.concurrency ?? DEFAULT_CONCURRENCY);
+  const errors: FsFailure[] = [];
+  let rootStat: Stats;
+  try {
+    rootStat = await fs.stat(root);
+  } catch (e) {
+    if (errnoCode(e) === 'ENOENT') return { root, exists: false, entries: [], errors };
+    throw e;
+  }
+  if (!rootStat.isDirectory()) {
+    throw Object.assign(new Error(`${root} is not a folder`), { code: 'ENOTDIR', path: root });
+  }
+  const dirents = await fs.readdir(root, { withFileTypes: true });
+  const w: Walk = { fs, limit, rootDev: rootStat.dev, errors };
+  const scanned = await Promise.all(dirents.map((d) => scanEntry(root, d.name, w)));
+  const entries = scanned.filter((e): e is CacheEntry => e !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
+  return { root, exists: true, entries, errors };
+}
