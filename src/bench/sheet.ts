@@ -25,6 +25,7 @@ import {
   setNameOfTitle,
 } from './sheet-layout.js';
 import {
+  type PointKey,
   type PointKind,
   SHEET_METRICS,
   SHEET_STATS,
@@ -155,19 +156,21 @@ export function mergeIntoSheet(text: string | null, where: string, set: string, 
     );
   const doc = text === null ? newSheetDocument() : parseSheetText(text, where).doc;
   let layout = detectLayout(doc, where);
-  const points = latestPerPoint(results);
+  const all = latestPerPoint(results);
   let block = layout.blocks.find((b) => b.set === setNameOfTitle(set) || b.title === set);
   if (block === undefined) {
     const rates = new Set<number>(DEFAULT_SHEET_RATES);
-    for (const { point } of points.values()) if (point.rate !== null) rates.add(point.rate);
+    for (const { point, run } of all.values()) if (point.rate !== null && run.pd_run_kind !== 'single') rates.add(point.rate);
     appendBlock(doc, set, [...rates].sort((a, b) => a - b));
     layout = detectLayout(doc, where);
     block = layout.blocks[layout.blocks.length - 1]!;
   }
   const found = block;
-  const unplaced = [...points.values()].filter(
-    ({ point }) => !found.columns.some((c) => c.kind === point.kind && c.rate === point.rate),
-  );
+  const fits = (p: PointKey) => found.columns.some((c) => c.kind === p.kind && c.rate === p.rate);
+  // Ad-hoc `pd bench run` runs at a rate the sheet has no column for are left out (they are in the long CSV);
+  // sprint runs that do not fit are an error.
+  const points = [...all.values()].filter(({ point, run }) => run.pd_run_kind !== 'single' || fits(point));
+  const unplaced = points.filter(({ point }) => !fits(point));
   if (unplaced.length > 0) {
     const have = found.columns.map((c) => (c.kind === 'flood' ? 'flood' : formatRate(c.rate!))).join(', ');
     throw new UsageError(
@@ -179,7 +182,7 @@ export function mergeIntoSheet(text: string | null, where: string, set: string, 
       },
     );
   }
-  for (const { point, run } of points.values()) {
+  for (const { point, run } of points) {
     const col = found.columns.find((c) => c.kind === point.kind && c.rate === point.rate)!;
     for (const m of SHEET_METRICS)
       for (const s of SHEET_STATS) {

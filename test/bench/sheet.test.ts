@@ -190,6 +190,16 @@ describe('sprint sheet', () => {
     assert.equal(await readFile(copy, 'utf8'), await readFile(REAL, 'utf8'));
   });
 
+  test('single runs at a rate the sheet has no column for are left out; sprint runs are not', async () => {
+    const two = runs.find((r) => r.pd_set === 'pd-disaggregation' && r.pd_offered_rate === 2)!;
+    const adhoc = { ...two, pd_run_kind: 'single' as const, pd_offered_rate: 3, request_rate: 3, mean_ttft_ms: 7 };
+    const text = mergeIntoSheet(null, 'x', 'pd-disaggregation', [two, adhoc]);
+    const pd = parseSheet(text).sets[2]!;
+    assert.deepEqual(pd.points.map((p) => p.rate), [2, 4, 8, 16, 32, null], 'no column added for the ad-hoc rate');
+    assert.equal(pd.points[0]!.ttft.mean, Number(formatSheetNumber(two.mean_ttft_ms)));
+    assert.ok(!text.includes(',7.0'));
+  });
+
   test('sprint runs win over single runs, later runs over earlier ones', async () => {
     const two = runs.find((r) => r.pd_set === 'pd-disaggregation' && r.pd_offered_rate === 2)!;
     const later = { ...two, pd_started_at: '2030-01-01T00:00:00.000Z', mean_ttft_ms: 1.234 };
