@@ -20,7 +20,15 @@ export interface EngineState {
   readonly prefix: string;
   readonly pool: Pool;
   healthy: boolean;
+  /** Bumped on every explicit health change, so that a probe started earlier cannot undo it. */
+  healthEpoch: number;
   inFlight: number;
+}
+
+/** Mark an engine in or out of rotation explicitly (supervisor, connection refused). */
+export function setHealth(e: EngineState, healthy: boolean): void {
+  e.healthy = healthy;
+  e.healthEpoch++;
 }
 
 /**
@@ -58,5 +66,5 @@ export function createEngine(up: Upstream, role: EngineRole, opts: EnginePoolOpt
     headersTimeout: 0,
     bodyTimeout: 0,
   });
-  return { name: up.name, role, url, origin, prefix, pool, healthy: true, inFlight: 0 };
+  return { name: up.name, role, url, origin, prefix, pool, healthy: true, healthEpoch: 0, inFlight: 0 };
 }

@@ -43,6 +43,7 @@ export class HealthProber {
     if (this.busy.has(e) || this.stopped) return;
     this.busy.add(e);
     const timeout = this.opts.timeoutMs ?? Math.max(this.opts.intervalMs, 5_000);
+    const epoch = e.healthEpoch;
     let ok = false;
     let reason = '';
     try {
@@ -61,7 +62,7 @@ export class HealthProber {
     } finally {
       this.busy.delete(e);
     }
-    if (this.stopped) return;
+    if (this.stopped || e.healthEpoch !== epoch) return;
     if (e.healthy !== ok) {
       e.healthy = ok;
       this.opts.onChange?.(e, ok, reason);

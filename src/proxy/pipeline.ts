@@ -8,7 +8,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Dispatcher } from 'undici';
-import type { EngineState } from './engine.js';
+import { setHealth, type EngineState } from './engine.js';
 import type { Balancer } from './balancer.js';
 import type { TokenBucket } from './token-bucket.js';
 import { Admission, AdmissionRejected } from './admission.js';
@@ -300,7 +300,7 @@ export class Pipeline {
         if (opts.signal && (opts.signal as AbortSignal).aborted) throw e;
         this.d.metrics.upstreamErrors.inc({ engine: engine.name, stage, kind: code || 'error' });
         if (code === 'ECONNREFUSED' && engine.healthy) {
-          engine.healthy = false;
+          setHealth(engine, false);
           this.d.log(`warning: ${engine.name} (${engine.url}) refused a connection; taken out of rotation until /health answers`);
         }
         if (attempt === 0 && RETRYABLE_CODES.has(code)) {

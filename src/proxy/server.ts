@@ -10,7 +10,7 @@ import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Registry } from 'prom-client';
 import type { ProxyConfig } from '../config/schema.js';
-import { createEngine, type EngineState, type Upstream } from './engine.js';
+import { createEngine, setHealth, type EngineState, type Upstream } from './engine.js';
 import { Balancer } from './balancer.js';
 import { TokenBucket } from './token-bucket.js';
 import { Admission } from './admission.js';
@@ -198,7 +198,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     setEngineHealthy(name: string, healthy: boolean): void {
       const e = byName.get(name);
       if (e === undefined) throw new TypeError(`setEngineHealthy: no engine named "${name}"`);
-      e.healthy = healthy;
+      setHealth(e, healthy);
     },
     stats(): ProxyStats {
       return {

@@ -16,6 +16,8 @@ export interface Recorded {
   /** The connection closed before the answer was complete. */
   aborted: boolean;
   finished: boolean;
+  /** performance.now() when the request (body included) arrived */
+  at: number;
 }
 
 export type Handler = (rec: Recorded, req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
@@ -118,7 +120,7 @@ export async function startFakeEngine(opts: FakeEngineOptions = {}): Promise<Fak
       } catch {
         json = undefined;
       }
-      const rec: Recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, json, aborted: false, finished: false };
+      const rec: Recorded = { method: req.method ?? '', url: req.url ?? '', headers: req.headers, body, json, aborted: false, finished: false, at: performance.now() };
       requests.push(rec);
       res.on('close', () => {
         if (!res.writableFinished) {
