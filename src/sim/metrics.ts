@@ -90,6 +90,7 @@ export class SimMetrics {
     this.genLen = hist('vllm:request_generation_tokens', 'Number of generation tokens processed.', tb);
     // Initialise label sets so that every series is present from the start, as vLLM does.
     for (const c of [this.promptTokens, this.generationTokens, this.prefixQueries, this.prefixHits, this.externalQueries, this.externalHits, this.preemptions]) c.inc(labels, 0);
+    for (const h of [this.ttft, this.itl, this.tpot, this.e2e, this.queueTime, this.prefillTime, this.decodeTime, this.promptLen, this.genLen]) h.zero(labels);
     for (const fr of ['stop', 'length', 'abort']) this.requestSuccess.inc({ ...labels, finished_reason: fr }, 0);
   }
 

@@ -174,20 +174,26 @@ export function completionChunk(
     object: 'text_completion',
     created,
     model,
-    choices: [{ index, text, logprobs: null, finish_reason: finishReason, stop_reason: stopReason, token_ids: null, prompt_token_ids: null }],
+    choices: [{ index, text, logprobs: null, finish_reason: finishReason, stop_reason: stopReason, prompt_token_ids: null, token_ids: null }],
     usage: u && { prompt_tokens: u.prompt_tokens, total_tokens: u.total_tokens, completion_tokens: u.completion_tokens },
   });
 }
 
-/** Chat stream chunk (vLLM dumps it with exclude_unset=True: only the fields it set). */
+/**
+ * Chat stream chunk. vLLM dumps it with exclude_unset=True, so only the fields its code passes appear: the role
+ * chunk has `prompt_token_ids` (null without return_token_ids), token chunks `token_ids`, the last one `stop_reason`.
+ */
 export function chatChunk(
   id: string, created: number, model: string, index: number, delta: Record<string, string>,
   finishReason: string | null, stopReason: string | number | null | undefined, u: Usage | null,
 ): string {
+  const role = delta.role !== undefined;
   const choice: Record<string, unknown> = { index, delta, logprobs: null, finish_reason: finishReason };
   if (stopReason !== undefined) choice.stop_reason = stopReason;
+  if (!role) choice.token_ids = null;
   const chunk: Record<string, unknown> = { id, object: 'chat.completion.chunk', created, model, choices: [choice] };
   if (u) chunk.usage = { prompt_tokens: u.prompt_tokens, total_tokens: u.total_tokens, completion_tokens: u.completion_tokens };
+  if (role) chunk.prompt_token_ids = null;
   return JSON.stringify(chunk);
 }
 

@@ -5,7 +5,7 @@
  * Id layout (vocabulary size 151936, like Qwen3):
  *   0..255            single bytes (UTF-8)
  *   256..65791        byte pairs (b0 * 256 + b1 + 256)
- *   65792..151642     words: WORDS[i] (no leading space) and ' ' + WORDS[i], interleaved
+ *   65792..82175      words: WORDS[i] (no leading space) and ' ' + WORDS[i], interleaved (82176..151642 unused)
  *   151643..151645    <|endoftext|>, <|im_start|>, <|im_end|>
  * Text is split into pieces matching / ?\S+|\s/; a piece that is a vocabulary word (or special token) is one
  * token, anything else is encoded as UTF-8 byte pairs (about two characters per token).
@@ -64,7 +64,8 @@ function buildWords(count: number): string[] {
   return words;
 }
 
-const WORD_SLOTS = Math.floor((EOS_TOKEN_ID - WORD_BASE) / 2);
+/** 8192 words keep start-up fast (the map is built in a few ms); ids between the words and the specials are unused. */
+const WORD_SLOTS = 8192;
 /** The vocabulary words, index i has ids WORD_BASE + 2i (bare) and WORD_BASE + 2i + 1 (with a leading space). */
 export const WORDS: readonly string[] = buildWords(WORD_SLOTS);
 const PIECE_TO_ID = new Map<string, number>();
