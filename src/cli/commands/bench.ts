@@ -22,6 +22,7 @@ import { parseDataset, parseGoodput, parsePercentiles, parsePositive } from '../
 import { compareSets, formatComparison } from '../../bench/compare.js';
 import { writeSheet, writeLongCsv } from '../../bench/sheet.js';
 import { loadRunResults } from '../../bench/result.js';
+import { writeReport } from '../../bench/report/html.js';
 
 interface CommonOpts {
   config?: string;
@@ -184,7 +185,12 @@ export function register(program: Command): void {
           if (res.sheetPath) info(`sheet: ${res.sheetPath}`);
           if (res.sheetError) warn(`sheet not updated: ${res.sheetError} (results are archived; \`pd bench sheet\` retries)`);
           info(`long CSV: ${res.longCsvPath}`);
-          info(`report: pd bench report --sets ${ctx.set}  (writes ${resolve(ctx.resultsDir, 'report.html')})`);
+          try {
+            const report = await writeReport({ resultsDir: ctx.resultsDir, out: resolve(ctx.resultsDir, 'report.html'), sheetPath: ctx.config.bench.sheet });
+            info(`report: file://${report}`);
+          } catch (e) {
+            warn(`report not written: ${(e as Error).message} (run \`pd bench report\` to retry)`);
+          }
         }
         return res.interrupted ? 130 : 0;
       } finally {
@@ -310,8 +316,7 @@ export function register(program: Command): void {
         const { config } = await loadConfig({ configPath: o.config });
         const resultsDir = o.resultsDir ? resolve(o.resultsDir) : config.bench.resultsDir;
         const out = o.out ? resolve(o.out) : resolve(resultsDir, 'report.html');
-        const writeReport = await optionalReport();
-        const path = await writeReport({ resultsDir, sets: o.sets ? o.sets.split(',').map((s) => s.trim()).filter(Boolean) : undefined, out });
+        const path = await writeReport({ resultsDir, sets: o.sets ? o.sets.split(',').map((s) => s.trim()).filter(Boolean) : undefined, out, sheetPath: config.bench.sheet });
         info(`report: file://${path}`);
       }),
     );
@@ -334,18 +339,4 @@ export function register(program: Command): void {
         info(`sheet: ${config.bench.sheet}\nlong CSV: ${resolve(resultsDir, 'results-long.csv')}`);
       }),
     );
-}
-
-type WriteReport = (opts: { resultsDir: string; sets?: string[]; out: string }) => Promise<string>;
-
-/** The HTML report module (part of the bench report work); a clear error until it exists. */
-async function optionalReport(): Promise<WriteReport> {
-  const specifier = '../../bench/report/html.js';
-  try {
-    const mod = (await import(specifier)) as { writeReport?: WriteReport };
-    if (typeof mod.writeReport === 'function') return mod.writeReport;
-  } catch {
-    /* not built yet */
-  }
-  throw new RuntimeError('`pd bench report` is not built yet.', { hint: 'the archived JSON under the results dir and `pd bench compare` work today' });
 }
