@@ -1,0 +1,68 @@
+/**
+ * Which entries the janitor evicts, as a pure function of the scanned entries, the budget and the clock:
+ * 1. never an entry touched (read, written or changed) less than graceSeconds ago — it may be in use;
+ * 2. every other entry not used for more than maxAgeSeconds (reason "age");
+ * 3. then, while the total is above maxBytes, the least-recently-used of the rest (reason "size").
+ */
+import type { KvCacheBudget } from '../config/schema.js';
+import type { CacheEntry } from './scan.js';
+
+export interface Eviction {
+  name: string;
+  bytes: number;
+  files: number;
+  lastUsedMs: number;
+  reason: 'size' | 'age';
+}
+
+export interface EvictionPlan {
+  evict: Eviction[];
+  totalBytes: number;
+  /** Total after the planned evictions. */
+  bytesAfter: number;
+  /** Entries inside the grace period (never evicted this round). */
+  protectedEntries: number;
+  /** Still above maxBytes after the plan (everything left is inside the grace period). */
+  overBudget: boolean;
+}
+
+export function isInGrace(e: CacheEntry, budget: Pick<KvCacheBudget, 'graceSeconds'>, nowMs: number): boolean {
+  return nowMs - Math.max(e.lastUsedMs, e.mtimeMs, e.changedMs) < budget.graceSeconds * 1000;
+}
+
+const lru = (a: CacheEntry, b: CacheEntry): number =>
+  a.lastUsedMs - b.lastUsedMs || a.mtimeMs - b.mtimeMs || (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+
+export function planEvictions(entries: readonly CacheEntry[], budget: KvCacheBudget, nowMs: number): EvictionPlan {
+  const totalBytes = entries.reduce((n, e) => n + e.bytes, 0);
+  const evict: Eviction[] = [];
+  const take = (e: CacheEntry, reason: Eviction['reason']): void => {
+    evict.push({ name: e.name, bytes: e.bytes, files: e.files, lastUsedMs: e.lastUsedMs, reason });
+  };
+  const candidates = entries.filter((e) => !isInGrace(e, budget, nowMs)).sort(lru);
+  const protectedEntries = entries.length - candidates.length;
+  let remaining = totalBytes;
+  const rest: CacheEntry[] = [];
+  for (const e of candidates) {
+    if (budget.maxAgeSeconds !== undefined && nowMs - e.lastUsedMs > budget.maxAgeSeconds * 1000) {
+      take(e, 'age');
+      remaining -= e.bytes;
+    } else {
+      rest.push(e);
+    }
+  }
+  if (budget.maxBytes !== undefined) {
+    for (const e of rest) {
+      if (remaining <= budget.maxBytes) break;
+      take(e, 'size');
+      remaining -= e.bytes;
+    }
+  }
+  return {
+    evict,
+    totalBytes,
+    bytesAfter: remaining,
+    protectedEntries,
+    overBudget: budget.maxBytes !== undefined && remaining > budget.maxBytes,
+  };
+}
