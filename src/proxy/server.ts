@@ -218,7 +218,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         for (const ac of pipeline.active) ac.abort();
         server.closeIdleConnections();
         // Give aborted requests a moment to finish their error answers, then drop whatever is left.
-        await new Promise((r) => setTimeout(r, 20).unref());
+        await new Promise((r) => setTimeout(r, 20));
         server.closeAllConnections();
         await closed;
         await Promise.all(all.map((e) => e.pool.destroy().catch(() => undefined)));

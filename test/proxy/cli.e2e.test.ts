@@ -1,0 +1,95 @@
+/** `pd proxy` as a process (built dist): reference-compatible flags, foreground run, clean SIGTERM, bad flags. */
+import { test, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { PD_BIN, runPd } from '../helpers/cli.js';
+import { tempDir } from '../helpers/tmp.js';
+import { freePort } from '../helpers/ports.js';
+import { startFakeEngine } from './fake-engine.js';
+import { post, until } from './harness.js';
+
+function runProxy(args: string[], cwd: string) {
+  const child = spawn(process.execPath, [PD_BIN, 'proxy', ...args], { cwd, env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, stderr: () => stderr };
+}
+
+describe('pd proxy', () => {
+  test('reference flags (full endpoint URLs, repeated) serve two-stage requests; SIGTERM exits 0', async () => {
+    const tmp = await tempDir('pd-proxy-cli-');
+    const [p0, p1, c0] = await Promise.all([startFakeEngine(), startFakeEngine(), startFakeEngine()]);
+    const port = await freePort();
+    const run = runProxy(
+      ['--port', String(port), '--host', '127.0.0.1', '--prefill-url', `${p0.url}/v1/completions`, '--prefill-url', `${p1.url}/v1/completions`, '--decode-url', `${c0.url}/v1/completions`, '--rate-limit', '100', '--max-concurrent', '10', '--queue-size', '5', '--timeout', '30', '--access-log', 'json', '--balance', 'round-robin'],
+      tmp.dir,
+    );
+    try {
+      await until(() => run.stderr().includes('listening on'), 15_000, 'pd proxy to listen');
+      const url = `http://127.0.0.1:${port}`;
+      for (let i = 0; i < 2; i++) {
+        const res = await post(url + '/v1/chat/completions', { model: 'm', messages: [{ role: 'user', content: 'x' }], stream: true });
+        assert.equal(res.status, 200);
+      }
+      assert.equal(p0.calls().length, 1);
+      assert.equal(p1.calls().length, 1);
+      assert.equal(c0.calls().length, 2);
+      await until(() => run.stderr().split('\n').some((l) => l.startsWith('{') && l.includes('"/v1/chat/completions"')), 5000, 'a JSON access-log line');
+      const line = run.stderr().split('\n').find((l) => l.startsWith('{'))!;
+      const j = JSON.parse(line);
+      assert.equal(j.status, 200);
+      assert.equal(typeof j.prefill_ms, 'number');
+      run.child.kill('SIGTERM');
+      assert.equal(await run.exited, 0);
+    } finally {
+      run.child.kill('SIGKILL');
+      await Promise.all([p0.close(), p1.close(), c0.close()]);
+      await tmp.cleanup();
+    }
+  });
+
+  test('-c config: engines and proxy settings come from the file', async () => {
+    const tmp = await tempDir('pd-proxy-cli-');
+    const [p0, c0] = await Promise.all([startFakeEngine(), startFakeEngine()]);
+    const port = await freePort();
+    const cfg = join(tmp.dir, 'my.json');
+    await writeFile(cfg, JSON.stringify({ producers: [{ gpus: [0], port: p0.port }], consumers: [{ gpus: [1], port: c0.port }], proxy: { port, host: '127.0.0.1', apiKey: 'k1', accessLog: 'off' } }));
+    const run = runProxy(['-c', cfg], tmp.dir);
+    try {
+      await until(() => run.stderr().includes('listening on'), 15_000, 'pd proxy to listen');
+      const url = `http://127.0.0.1:${port}`;
+      assert.equal((await post(url + '/v1/completions', { prompt: 'a' })).status, 401);
+      assert.equal((await post(url + '/v1/completions', { prompt: 'a' }, { authorization: 'Bearer k1' })).status, 200);
+      run.child.kill('SIGINT');
+      assert.equal(await run.exited, 0);
+    } finally {
+      run.child.kill('SIGKILL');
+      await Promise.all([p0.close(), c0.close()]);
+      await tmp.cleanup();
+    }
+  });
+
+  test('bad flags exit 2 with a message naming the flag, never a stack trace', async () => {
+    const tmp = await tempDir('pd-proxy-cli-');
+    try {
+      const cases: [string[], RegExp][] = [
+        [['--rate-limit', 'fast'], /--rate-limit/],
+        [['--on-rate-limit', 'drop'], /--on-rate-limit|drop/],
+        [['--prefill-url', 'localhost:8100'], /--prefill-url/],
+        [['--max-concurrent', '0'], /--max-concurrent/],
+        [['--access-log', 'xml'], /--access-log|xml/],
+      ];
+      for (const [args, re] of cases) {
+        const r = await runPd(['proxy', ...args], { cwd: tmp.dir, timeoutMs: 20_000 });
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, re);
+        assert.doesNotMatch(r.stderr, /\n\s+at /);
+      }
+    } finally {
+      await tmp.cleanup();
+    }
+  });
+});
