@@ -2,18 +2,11 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { simEntryPath } from '../sim/entry.js';
 import type { PdConfig } from '../config/schema.js';
 
-/** The built simulator entry point (dist/sim/main.js), also when this module runs from src/ under tsx. */
-export function simulatorEntry(): string {
-  const here = fileURLToPath(import.meta.url);
-  const distRoot = here.includes(`${join('/', 'src', 'stack')}`) ? join(here, '..', '..', '..', 'dist') : join(here, '..', '..');
-  return join(distRoot, 'sim', 'main.js');
-}
-
 export function simulatorCommand(): string[] {
-  return [process.execPath, simulatorEntry()];
+  return [process.execPath, simEntryPath()];
 }
 
 export const DEFAULT_SHARED_STORAGE_PATH = '/mnt/pd_kv';

@@ -1,0 +1,108 @@
+/**
+ * A throw-away stack directory for e2e tests: a pd.config.json on ephemeral ports with its own stateDir and
+ * shared storage in a temp dir, helpers to run the built `pd`, and a cleanup that always runs `pd down`
+ * and checks nothing it started is left.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePorts } from './ports.js';
+import { tempDir } from './tmp.js';
+import { PD_BIN, runPd, type CliResult } from './cli.js';
+
+export interface StackDir {
+  dir: string;
+  ports: { proxy: number; producer: number; consumer: number };
+  config: Record<string, unknown>;
+  pd(args: string[], env?: Record<string, string>): Promise<CliResult>;
+  /** Spawn `pd …` without waiting (foreground `pd up`). */
+  spawnPd(args: string[], env?: Record<string, string>): ChildProcess & { stderrText(): string; stdoutText(): string };
+  state(): Promise<any>;
+  cleanup(): Promise<void>;
+}
+
+export const SIM_ENV = { PD_SIM_ZERO_LATENCY: '1', PD_SIM_STARTUP_DELAY: '0.1' };
+
+export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv: Record<string, string> = {}): Promise<StackDir> {
+  const { dir, cleanup: rmDir } = await tempDir('pd-stack-');
+  const [proxy, producer, consumer] = await freePorts(3);
+  const config = {
+    producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
+    consumers: [{ gpus: [1], host: '127.0.0.1', port: consumer }],
+    proxy: { host: '127.0.0.1', port: proxy, rateLimit: 0, accessLog: 'text', healthIntervalMs: 200 },
+    kv: { connector: 'SharedStorageConnector', sharedStoragePath: join(dir, 'kv') },
+    health: { timeoutSeconds: 30, intervalMs: 50 },
+    supervisor: { backoffMs: 100, stopGraceSeconds: 5 },
+    stateDir: join(dir, 'state'),
+    ...extra,
+  };
+  await writeFile(join(dir, 'pd.config.json'), JSON.stringify(config, null, 2));
+  const env = { ...SIM_ENV, ...baseEnv };
+  const children: ChildProcess[] = [];
+  const self: StackDir = {
+    dir,
+    ports: { proxy: proxy!, producer: producer!, consumer: consumer! },
+    config,
+    pd: (args, e = {}) => runPd(args, { cwd: dir, env: { ...env, ...e }, timeoutMs: 90_000 }),
+    spawnPd(args, e = {}) {
+      const child = spawn(process.execPath, [PD_BIN, ...args], {
+        cwd: dir,
+        env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', NO_COLOR: '1', ...env, ...e },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      children.push(child);
+      let out = '';
+      let err = '';
+      child.stdout!.on('data', (d) => (out += d));
+      child.stderr!.on('data', (d) => (err += d));
+      return Object.assign(child, { stderrText: () => err, stdoutText: () => out });
+    },
+    state: async () => JSON.parse(await readFile(join(dir, 'state', 'state.json'), 'utf8')),
+    async cleanup() {
+      await runPd(['down', '--grace', '2'], { cwd: dir, env }).catch(() => undefined);
+      for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      await rmDir();
+    },
+  };
+  return self;
+}
+
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, pollMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, pollMs));
+  }
+}
+
+export async function chat(port: number, content = 'hello there, how are you?', maxTokens = 4): Promise<{ status: number; body: any }> {
+  const res = await fetch(`http://127.0.0.1:${port}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model: '/mnt/models/Qwen3-4B-Instruct-2507', messages: [{ role: 'user', content }], max_tokens: maxTokens }),
+  });
+  const text = await res.text();
+  let body: unknown = text;
+  try { body = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, body };
+}

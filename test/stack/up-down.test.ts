@@ -1,0 +1,163 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdir } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeStackDir, alive, groupAlive, waitFor, chat } from '../helpers/stack.js';
+
+function pidsOf(state: any): { pids: number[]; pgids: number[] } {
+  return {
+    pids: [state.supervisorPid, ...state.engines.map((e: any) => e.pid)],
+    pgids: state.engines.flatMap((e: any) => [e.pgid, ...e.pastPgids]),
+  };
+}
+
+test('pd up -d --simulate → requests through the proxy → status → logs → pd down leaves no process', async () => {
+  const s = await makeStackDir();
+  try {
+    const up = await s.pd(['up', '-d', '--simulate']);
+    assert.equal(up.code, 0, up.stderr);
+    assert.match(up.stderr, new RegExp(`PD stack ready \\(simulated engines\\): http://127\\.0\\.0\\.1:${s.ports.proxy}`));
+    assert.match(up.stderr, /curl http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions/);
+
+    const r = await chat(s.ports.proxy);
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.equal(r.body.object, 'chat.completion');
+    // The producer wrote one KV folder for the prompt into the configured shared storage.
+    assert.equal((await readdir(join(s.dir, 'kv'))).length, 1);
+
+    const status = await s.pd(['status', '--json']);
+    assert.equal(status.code, 0, status.stderr);
+    const st = JSON.parse(status.stdout);
+    assert.equal(st.running, true);
+    assert.equal(st.phase, 'ready');
+    assert.deepEqual(st.engines.map((e: any) => [e.name, e.role, e.port, e.healthy]), [
+      ['producer-0', 'producer', s.ports.producer, true],
+      ['consumer-0', 'consumer', s.ports.consumer, true],
+    ]);
+    assert.equal(st.proxy.port, s.ports.proxy);
+    const human = await s.pd(['status']);
+    assert.match(human.stdout, /producer-0\s+producer\s+0\s+\d+\s+\d+\s+\S+\s+healthy/);
+
+    // The engine saw CUDA_VISIBLE_DEVICES from its gpus and logged its access line.
+    const logs = await s.pd(['logs', 'producer-0', '-n', '400']);
+    assert.equal(logs.code, 0, logs.stderr);
+    assert.match(logs.stdout, /POST \/v1\/chat\/completions HTTP\/1\.1" 200 OK/);
+    const proxyLog = await s.pd(['logs', 'proxy']);
+    assert.match(proxyLog.stdout, /POST \/v1\/chat\/completions 200/);
+    const bad = await s.pd(['logs', 'nope']);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /no log named "nope"/);
+
+    const state = await s.state();
+    const { pids, pgids } = pidsOf(state);
+    assert.ok(pids.every(alive));
+    const down = await s.pd(['down']);
+    assert.equal(down.code, 0, down.stderr);
+    assert.match(down.stdout, /stack stopped/);
+    for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
+    for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
+    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
+
+    const again = await s.pd(['down']);
+    assert.equal(again.code, 0);
+    assert.match(again.stdout, /nothing to stop/);
+    const none = JSON.parse((await s.pd(['status', '--json'])).stdout);
+    assert.equal(none.running, false);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  test(`foreground pd up --simulate tears everything down on ${signal}`, async () => {
+    const s = await makeStackDir();
+    try {
+      const child = s.spawnPd(['up', '--simulate']);
+      await waitFor('ready', () => /PD stack ready/.test(child.stderrText()));
+      const r = await chat(s.ports.proxy);
+      assert.equal(r.status, 200);
+      // Engine output is shown with prefixes once the stack is up.
+      await waitFor('prefixed engine line', () => /^consumer-0 \| .*POST \/v1\/chat\/completions/m.test(child.stdoutText()));
+      const { pids, pgids } = pidsOf(await s.state());
+      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+      child.kill(signal);
+      assert.equal(await exited, 0, child.stderrText());
+      assert.match(child.stderrText(), /stack stopped; nothing left running/);
+      for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
+      for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
+      assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
+    } finally {
+      await s.cleanup();
+    }
+  });
+}
+
+test('a second pd up on the same state dir is refused', async () => {
+  const s = await makeStackDir();
+  try {
+    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+    const second = await s.pd(['up', '-d', '--simulate', '--skip-preflight']);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /already running|still running/);
+    const pre = await s.pd(['up', '--simulate']);
+    assert.equal(pre.code, 1);
+    assert.match(pre.stderr, /a stack is already running from/);
+    // The first stack is untouched.
+    assert.equal((await chat(s.ports.proxy)).status, 200);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('a supervisor killed with SIGKILL leaves engines that pd down still removes', async () => {
+  const s = await makeStackDir();
+  try {
+    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+    const state = await s.state();
+    const { pgids } = pidsOf(state);
+    process.kill(state.supervisorPid, 'SIGKILL');
+    await waitFor('supervisor gone', () => !alive(state.supervisorPid));
+    assert.ok(state.engines.every((e: any) => alive(e.pid)), 'engines outlive the supervisor');
+    const status = JSON.parse((await s.pd(['status', '--json'])).stdout);
+    assert.equal(status.running, true);
+    const down = await s.pd(['down']);
+    assert.equal(down.code, 0, down.stderr);
+    for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
+    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
+    // And the state dir is usable again.
+    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('an engine killed with SIGKILL while serving is restarted and requests resume', async () => {
+  const s = await makeStackDir();
+  try {
+    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+    const before = await s.state();
+    const consumer = before.engines.find((e: any) => e.name === 'consumer-0');
+    process.kill(-consumer.pgid, 'SIGKILL');
+    // While it is down the proxy answers quickly with an error instead of hanging.
+    const during = await chat(s.ports.proxy);
+    assert.ok(during.status === 200 || during.status === 503 || during.status === 502, `status ${during.status}`);
+    const restarted = await waitFor('restart', async () => {
+      const st = await s.state();
+      const c = st.engines.find((e: any) => e.name === 'consumer-0');
+      return c.restarts === 1 && c.status === 'healthy' && c.pid !== consumer.pid ? c : undefined;
+    });
+    assert.ok(alive(restarted.pid));
+    const after = await waitFor('requests resume', async () => ((await chat(s.ports.proxy)).status === 200 ? true : undefined));
+    assert.equal(after, true);
+    const status = JSON.parse((await s.pd(['status', '--json'])).stdout);
+    assert.equal(status.engines.find((e: any) => e.name === 'consumer-0').restarts, 1);
+    const metrics = await (await fetch(`http://127.0.0.1:${s.ports.proxy}/metrics`)).text();
+    assert.match(metrics, /pd_engine_restarts_total\{engine="consumer-0"\} 1/);
+    const down = await s.pd(['down']);
+    assert.equal(down.code, 0);
+    for (const g of [consumer.pgid, restarted.pgid]) assert.equal(groupAlive(g), false);
+  } finally {
+    await s.cleanup();
+  }
+});
