@@ -575,6 +575,8 @@ export class SimServer {
   /** Decide injected failures for this request (knobs + header). */
   private injectedStatus(fault: RequestFault): number | null {
     if (fault.status) return fault.status;
+    // A request carrying its own X-PD-Sim-Fault is exempt from the engine-wide error rate/period.
+    if (Object.keys(fault).length > 0) return null;
     const k = this.opts.knobs;
     if (k.errorEvery > 0 && this.generationRequests % k.errorEvery === 0) return k.errorStatus;
     if (k.errorRate > 0 && this.rng() < k.errorRate) return k.errorStatus;

@@ -16,6 +16,8 @@ export interface SimHandle {
   output(): string;
   /** Send `signal` (default SIGTERM) and resolve with the exit code (null when killed by a signal). */
   stop(signal?: NodeJS.Signals): Promise<number | null>;
+  /** Resolves once the output matches `re` (logs arrive asynchronously); rejects after `timeoutMs` (5000). */
+  waitForOutput(re: RegExp, timeoutMs?: number): Promise<void>;
   /** Resolves with the exit code when the process exits by itself. */
   exited: Promise<number | null>;
   child: ChildProcess;
@@ -80,6 +82,13 @@ export async function startSim(opts: StartSimOptions = {}): Promise<SimHandle> {
     url,
     pid: child.pid!,
     output: () => out,
+    async waitForOutput(re: RegExp, timeoutMs = 5000) {
+      const end = Date.now() + timeoutMs;
+      while (!re.test(out)) {
+        if (Date.now() > end) throw new Error(`output did not match ${re} within ${timeoutMs} ms:\n${out}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    },
     exited,
     child,
     async stop(signal: NodeJS.Signals = 'SIGTERM') {

@@ -147,7 +147,7 @@ describe('HTTP conformance with vLLM shapes', () => {
 
   test('logs: uvicorn access lines per request', async () => {
     await postJson(`${sim.url}/v1/completions`, { prompt: 'x', max_tokens: 1 }, auth);
-    assert.match(sim.output(), /INFO: {5}127\.0\.0\.1:\d+ - "POST \/v1\/completions HTTP\/1\.1" 200 OK/);
-    assert.match(sim.output(), /INFO: {5}127\.0\.0\.1:\d+ - "GET \/v1\/models HTTP\/1\.1" 401 Unauthorized/);
+    await sim.waitForOutput(/INFO: {5}127\.0\.0\.1:\d+ - "POST \/v1\/completions HTTP\/1\.1" 200 OK/);
+    await sim.waitForOutput(/INFO: {5}127\.0\.0\.1:\d+ - "GET \/v1\/models HTTP\/1\.1" 401 Unauthorized/);
   });
 });

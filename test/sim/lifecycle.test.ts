@@ -1,0 +1,114 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import { simEntryPath } from '../../src/sim/entry.js';
+import { startSim } from '../helpers/sim.js';
+import { freePort } from '../helpers/ports.js';
+import { postJson } from './sse.js';
+
+/** Run the simulator to completion (for start-up failures) and collect its output. */
+function runToExit(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [simEntryPath(), ...args], { env: { ...process.env, PD_SIM_ZERO_LATENCY: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      resolve({ code, out });
+    });
+  });
+}
+
+describe('start-up', () => {
+  test('--version prints the bare simulated version', async () => {
+    assert.deepEqual(await runToExit(['--version']), { code: 0, out: '0.11.0\n' });
+    assert.deepEqual(await runToExit(['--version'], { PD_SIM_VLLM_VERSION: '0.13.0' }), { code: 0, out: '0.13.0\n' });
+  });
+
+  test('a port already in use exits 1 with OSError: [Errno 98] Address already in use', async () => {
+    const port = await freePort();
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(port, '127.0.0.1', () => r()));
+    try {
+      const r = await runToExit(['serve', 'm', '--host', '127.0.0.1', '--port', String(port)]);
+      assert.equal(r.code, 1);
+      assert.match(r.out, /OSError: \[Errno 98\] Address already in use/);
+    } finally {
+      await new Promise((r) => blocker.close(r));
+    }
+  });
+
+  test('bad --kv-transfer-config: invalid JSON exits 2, a bad role or unknown connector exits 1, with clear messages', async () => {
+    const port = String(await freePort());
+    const json = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{not json']);
+    assert.equal(json.code, 2);
+    assert.match(json.out, /error: argument --kv-transfer-config: Value \{not json cannot be converted/);
+    const role = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"NixlConnector","kv_role":"boss"}']);
+    assert.equal(role.code, 1);
+    assert.match(role.out, /ValueError: Unsupported kv_role: boss/);
+    const norole = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"NixlConnector"}']);
+    assert.equal(norole.code, 1);
+    assert.match(norole.out, /Please specify kv_role when kv_connector is set/);
+    const unknown = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"FooConnector","kv_role":"kv_both"}']);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.out, /ValueError: Unsupported connector type: FooConnector/);
+  });
+
+  test('connector naming follows the version: ExampleConnector before 0.13 and SharedStorageConnector from 0.13 are rejected', async () => {
+    const port = String(await freePort());
+    const kv = (name: string) => JSON.stringify({ kv_connector: name, kv_role: 'kv_both', kv_connector_extra_config: { shared_storage_path: '/tmp/pd-sim-never-written' } });
+    const old = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', kv('ExampleConnector')]);
+    assert.equal(old.code, 1);
+    assert.match(old.out, /ValueError: Unsupported connector type: ExampleConnector/);
+    const neu = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', kv('SharedStorageConnector')], { PD_SIM_VLLM_VERSION: '0.13.0' });
+    assert.equal(neu.code, 1);
+    assert.match(neu.out, /ValueError: Unsupported connector type: SharedStorageConnector/);
+    const ok = await startSim({ env: { PD_SIM_VLLM_VERSION: '0.13.0' }, kvConfig: JSON.parse(kv('ExampleConnector')) as object });
+    try {
+      assert.match(ok.output(), /\[example_connector\.py:\d+\] Shared storage path is \/tmp\/pd-sim-never-written/);
+      assert.match(ok.output(), /vLLM API server version 0\.13\.0/);
+      const v = await fetch(`${ok.url}/version`);
+      assert.deepEqual(await v.json(), { version: '0.13.0' });
+    } finally {
+      await ok.stop();
+    }
+  });
+
+  test('fail start-up with a CUDA OOM: the port refuses connections during the delay, then exit 1', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [simEntryPath(), 'serve', 'm', '--host', '127.0.0.1', '--port', String(port), '--sim-startup-delay', '1.5', '--sim-fail-startup', 'cuda-oom'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    await new Promise((r) => setTimeout(r, 500));
+    await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));
+    const code = await exited;
+    assert.equal(code, 1);
+    assert.match(out, /torch\.OutOfMemoryError: CUDA out of memory/);
+    assert.match(out, /RuntimeError: Engine core initialization failed/);
+  });
+
+  test('fail start-up with model-not-found', async () => {
+    const r = await runToExit(['serve', '/mnt/models/nope', '--port', String(await freePort()), '--sim-fail-startup', 'model-not-found']);
+    assert.equal(r.code, 1);
+    assert.match(r.out, /Invalid repository ID or local directory specified: '\/mnt\/models\/nope'/);
+  });
+});
+
+describe('shutdown', () => {
+  test('SIGTERM and SIGINT: "Shutting down FastAPI HTTP server." and uvicorn lines, exit 0', async () => {
+    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
+      const sim = await startSim();
+      const code = await sim.stop(sig);
+      assert.equal(code, 0, sig);
+      const out = sim.output();
+      const order = ['Shutting down FastAPI HTTP server.', 'INFO:     Shutting down', 'INFO:     Waiting for application shutdown.', 'INFO:     Application shutdown complete.'].map((s) => out.indexOf(s));
+      assert.ok(order.every((i) => i >= 0), `${sig}: all shutdown lines present`);
+      assert.ok(order[2]! < order[3]!, 'uvicorn order');
+    }
+  });
+});
