@@ -1,6 +1,6 @@
 /**
  * Which entries the janitor evicts, as a pure function of the scanned entries, the budget and the clock:
- * 1. never an entry touched (read, written or changed) less than graceSeconds ago — it may be in use;
+ * 1. never an entry used (written or read, see scan.ts) less than graceSeconds ago — it may be in use;
  * 2. every other entry not used for more than maxAgeSeconds (reason "age");
  * 3. then, while the total is above maxBytes, the least-recently-used of the rest (reason "size").
  */
@@ -27,7 +27,7 @@ export interface EvictionPlan {
 }
 
 export function isInGrace(e: CacheEntry, budget: Pick<KvCacheBudget, 'graceSeconds'>, nowMs: number): boolean {
-  return nowMs - Math.max(e.lastUsedMs, e.mtimeMs, e.changedMs) < budget.graceSeconds * 1000;
+  return nowMs - Math.max(e.lastUsedMs, e.mtimeMs) < budget.graceSeconds * 1000;
 }
 
 const lru = (a: CacheEntry, b: CacheEntry): number =>

@@ -87,7 +87,7 @@ async function evictOnce(opts: JanitorOptions): Promise<EvictionReport> {
     const seen = byName.get(ev.name)!;
     try {
       const st = await fs.lstat(join(opts.path, ev.name));
-      if (st.mtimeMs > seen.mtimeMs || st.ctimeMs > seen.changedMs) report.skipped.push(ev.name);
+      if (st.mtimeMs > seen.mtimeMs) report.skipped.push(ev.name);
       else go.push(ev);
     } catch (e) {
       if (errnoCode(e) !== 'ENOENT') report.failures.push({ path: join(opts.path, ev.name), code: errnoCode(e), message: String(e) });

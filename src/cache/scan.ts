@@ -2,13 +2,15 @@
  * Walk the shared storage folder and describe each entry (one top-level folder per prompt, as vLLM's
  * SharedStorageConnector/ExampleConnector writes them; stray top-level files count as entries too).
  *
- * Times per entry:
- * - mtimeMs: the newest modification time of the folder and everything in it (when it was last written).
- * - lastUsedMs: the newest of mtimeMs and the access times of the files inside. The consumer *reads* the layer
- *   files on a cache hit, which updates their atime (Linux `relatime` does so at least once after each write and
- *   then at most once a day; on `noatime` mounts only writes count). The folder's own atime is ignored on purpose:
- *   listing the folder (as this scan does) would bump it.
- * - changedMs: the newest ctime, used only to protect entries that are still being written.
+ * Times per entry ("recently used" — what the janitor's LRU order and --older-than go by):
+ * - mtimeMs: the entry folder's mtime (the newest mtime of its sub-folders, if any): it moves when a layer file is
+ *   created in it, i.e. when the producer writes the entry. For a stray top-level file, its own mtime.
+ * - lastUsedMs: the newer of mtimeMs and the last *read* of any file inside. A cache hit makes the consumer (and the
+ *   producer) read the layer files, which moves their atime past their mtime; an atime that is not newer than the
+ *   file's mtime is just the creation and is ignored. Linux `relatime` (the usual default) records the first read
+ *   after each write and then at most one read a day; `strictatime` records every read, `noatime` none (then only
+ *   writes count). The folder's own atime is ignored on purpose: listing the folder — `ls`, or this very scan —
+ *   moves it, while a cache hit (a stat and file reads) does not.
  * Symlinks are never followed (a link counts as a file of its own size) and other filesystems mounted inside are
  * not entered.
  */
@@ -27,7 +29,6 @@ export interface CacheEntry {
   files: number;
   mtimeMs: number;
   lastUsedMs: number;
-  changedMs: number;
 }
 
 export interface ScanResult {
@@ -78,10 +79,8 @@ async function addTree(dir: string, entry: CacheEntry, w: Walk): Promise<void> {
         if (errnoCode(e) !== 'ENOENT') w.errors.push(failure(p, e));
         return;
       }
-      entry.mtimeMs = Math.max(entry.mtimeMs, st.mtimeMs);
-      entry.changedMs = Math.max(entry.changedMs, st.ctimeMs);
       if (st.isDirectory()) {
-        entry.lastUsedMs = Math.max(entry.lastUsedMs, st.mtimeMs);
+        entry.mtimeMs = Math.max(entry.mtimeMs, st.mtimeMs);
         if (st.dev !== w.rootDev) {
           w.errors.push(failure(p, Object.assign(new Error('mount point'), { code: 'EXDEV' })));
           return;
@@ -90,7 +89,8 @@ async function addTree(dir: string, entry: CacheEntry, w: Walk): Promise<void> {
       } else {
         entry.files++;
         entry.bytes += st.size;
-        entry.lastUsedMs = Math.max(entry.lastUsedMs, st.mtimeMs, st.atimeMs);
+        // Read after it was written: a cache hit.
+        if (st.atimeMs > st.mtimeMs) entry.lastUsedMs = Math.max(entry.lastUsedMs, st.atimeMs);
       }
     }),
   );
@@ -117,7 +117,6 @@ export async function scanEntry(root: string, name: string, w: Walk): Promise<Ca
     mtimeMs: st.mtimeMs,
     // A folder's atime changes whenever it is listed (including by this scan): only its mtime counts.
     lastUsedMs: kind === 'dir' ? st.mtimeMs : Math.max(st.mtimeMs, st.atimeMs),
-    changedMs: st.ctimeMs,
   };
   if (kind === 'dir') {
     if (st.dev !== w.rootDev) w.errors.push(failure(path, Object.assign(new Error('mount point'), { code: 'EXDEV' })));
