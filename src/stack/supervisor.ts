@@ -28,6 +28,7 @@ import { isSharedStorageConnector } from './kv-transfer-config.js';
 import { RuntimeError } from '../errors.js';
 import { startProxy, type ProxyHandle } from '../proxy/server.js';
 import { proxyOptionsFromConfig } from '../proxy/options.js';
+import { startJanitor, budgetIsActive, type Janitor } from '../cache/janitor.js';
 
 export interface SupervisorEvents {
   /** A line an engine printed (after the stack is up, or always when `echoDuringStartup`). */
@@ -91,6 +92,7 @@ export class Supervisor {
   private stopPromise: Promise<StopReport> | null = null;
   private readonly abort = new AbortController();
   private proxyLog: import('node:fs').WriteStream | null = null;
+  private janitor: Janitor | null = null;
   private metrics: {
     restarts: client.Counter<'engine'>;
     cacheHits: client.Counter<'engine'>;
@@ -320,6 +322,7 @@ export class Supervisor {
         );
       }
       this.registerMetrics(this.proxy);
+      this.startJanitor(this.proxy);
       for (const e of this.engines) {
         e.proc!.exited.then((exit) => this.onEngineExit(e, exit));
       }
@@ -363,6 +366,32 @@ export class Supervisor {
       },
     });
     lastInjected = new Map(engines.map((e) => [e.plan.name, 0]));
+  }
+
+  /** Keep the shared storage within kv.cache (maxBytes / maxAgeSeconds) while the stack runs. */
+  private startJanitor(proxy: ProxyHandle): void {
+    const budget = this.config.kv.cache;
+    if (!isSharedStorageConnector(this.opts.connector.name) || !budgetIsActive(budget)) return;
+    const evictions = new client.Counter({
+      name: 'pd_kv_cache_evictions_total',
+      help: 'KV cache entries removed by the janitor to keep kv.cache within budget',
+      labelNames: ['reason'],
+      registers: [proxy.registry],
+    });
+    const evictedBytes = new client.Counter({
+      name: 'pd_kv_cache_evicted_bytes_total',
+      help: 'Bytes freed by the janitor',
+      registers: [proxy.registry],
+    });
+    this.janitor = startJanitor({
+      path: this.config.kv.sharedStoragePath,
+      budget,
+      log: (line) => this.notice(line),
+      onEvict: (e) => {
+        evictions.inc({ reason: e.reason });
+        evictedBytes.inc(e.bytes);
+      },
+    });
   }
 
   private async onEngineExit(engine: Engine, exit: EngineExit): Promise<void> {
@@ -422,6 +451,7 @@ export class Supervisor {
     if (this.refresher) clearInterval(this.refresher);
     this.notice(`stopping (${reason})`);
     await this.saveState();
+    await this.janitor?.stop().catch(() => undefined);
     let proxyClosed = false;
     if (this.proxy) {
       await this.proxy.close().catch(() => undefined);

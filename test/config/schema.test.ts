@@ -111,3 +111,11 @@ test('example config and every template parse', () => {
     assert.ok(configSchema.safeParse(raw).success, f);
   }
 });
+
+test('the README config reference is the generated one', async () => {
+  const { configReferenceMarkdown } = await import('../../src/config/docs.js');
+  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
+  const m = /<!-- config-reference:start -->\n([\s\S]*?)<!-- config-reference:end -->/.exec(readme);
+  assert.ok(m, 'README has the config reference markers');
+  assert.equal(m[1], configReferenceMarkdown(), 'regenerate with `pd config schema --markdown`');
+});

@@ -161,3 +161,29 @@ test('an engine killed with SIGKILL while serving is restarted and requests resu
     await s.cleanup();
   }
 });
+
+test('connector events are counted from engine logs and the janitor keeps the cache within budget', async () => {
+  const s = await makeStackDir();
+  const cfg = { ...s.config, kv: { ...(s.config.kv as object), cache: { maxBytes: 1, graceSeconds: 0, intervalSeconds: 0.2 } } };
+  const { writeFile } = await import('node:fs/promises');
+  await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
+  try {
+    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+    const prompt = 'the same prompt of a reasonable length, long enough to fill more than one block of sixteen tokens for sure';
+    assert.equal((await chat(s.ports.proxy, prompt)).status, 200);
+    // The consumer found the producer's KV folder: vLLM logs "External Cache Hit!" and pd counts it.
+    const hits = await waitFor('cache hit counted', async () => {
+      const st = JSON.parse((await s.pd(['status', '--json'])).stdout);
+      const n = st.engines.find((e: any) => e.name === 'consumer-0').cacheHits;
+      return n >= 1 ? n : undefined;
+    });
+    assert.ok(hits >= 1);
+    const metrics = () => fetch(`http://127.0.0.1:${s.ports.proxy}/metrics`).then((r) => r.text());
+    assert.match(await metrics(), /pd_engine_kv_cache_hits_total\{engine="consumer-0"\} [1-9]/);
+    // maxBytes 1: every entry past its (zero) grace period is evicted.
+    await waitFor('eviction', async () => /pd_kv_cache_evictions_total\{reason="size"\} [1-9]/.test(await metrics()));
+    await waitFor('folder evicted', async () => (await readdir(join(s.dir, 'kv'))).length === 0);
+  } finally {
+    await s.cleanup();
+  }
+});

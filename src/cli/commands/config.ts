@@ -4,6 +4,7 @@ import { action } from '../run-command.js';
 import { printJson, warn, out } from '../output.js';
 import { loadForCommand } from '../context.js';
 import { configJsonSchemaText } from '../../config/json-schema.js';
+import { configReferenceMarkdown } from '../../config/docs.js';
 import { validateConfig, assertValid } from '../../config/validate.js';
 
 export function register(program: Command): void {
@@ -13,9 +14,10 @@ export function register(program: Command): void {
     .command('schema')
     .description('print the JSON Schema of pd.config.json (generated from the zod schema)')
     .option('-o, --out <file>', 'write it to a file instead of stdout')
+    .option('--markdown', 'print the field reference table (as in the README) instead')
     .action(
-      action(async (opts: { out?: string }) => {
-        const text = configJsonSchemaText();
+      action(async (opts: { out?: string; markdown?: boolean }) => {
+        const text = opts.markdown ? configReferenceMarkdown() : configJsonSchemaText();
         if (opts.out) await writeFile(opts.out, text);
         else process.stdout.write(text);
       }),
