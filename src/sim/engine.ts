@@ -82,6 +82,8 @@ export class Engine {
   private readonly waiting: Seq[] = [];
   private running: Seq[] = [];
   private stepScheduled = false;
+  /** How long the last step's completion (token callbacks) took, ms. */
+  private lastOverheadMs = 0;
   private readonly rng: Rng;
   /** Called at the end of every step with the number of prompt tokens computed and tokens generated. */
   onStep: ((promptTokens: number, genTokens: number) => void) | null = null;
@@ -177,14 +179,25 @@ export class Engine {
     if (prefillMs > 0 || batch.some((s) => !s.prefilled)) prefillMs += k.prefillBaseMs;
     const ms = (prefillMs + decodeMs) * this.factor(this.running.length) * this.jitter() * k.slowdown;
     const finish = (): void => this.completeStep(batch, promptTokens, ms);
-    if (ms >= 1) setTimeout(finish, ms);
-    else if (ms > 0) setTimeout(finish, 1);
+    // The simulator's own work for the previous step (writing thousands of chunks) counts towards this step's
+    // duration, so that a heavily loaded simulator does not stretch the inter-token latency it models.
+    const wait = ms - this.lastOverheadMs;
+    if (wait >= 1) setTimeout(finish, wait);
+    else if (ms > 0) setImmediate(finish);
     else setImmediate(finish);
     this.stepScheduled = true;
   }
 
   private completeStep(batch: Seq[], promptTokens: number, stepMs: number): void {
     const now = performance.now();
+    try {
+      this.completeStepAt(batch, promptTokens, stepMs, now);
+    } finally {
+      this.lastOverheadMs = performance.now() - now;
+    }
+  }
+
+  private completeStepAt(batch: Seq[], promptTokens: number, stepMs: number, now: number): void {
     let gen = 0;
     for (const s of batch) {
       if (s.finished) continue;

@@ -98,17 +98,54 @@ export class SimMetrics {
     return this.labels;
   }
 
+  /** Label-bound children (prom-client hashes label objects on every call otherwise). */
+  private bound: {
+    e2e: { observe(v: number): void }; queue: { observe(v: number): void }; prefill: { observe(v: number): void };
+    decode: { observe(v: number): void }; promptLen: { observe(v: number): void }; genLen: { observe(v: number): void };
+    tpot: { observe(v: number): void }; ttft: { observe(v: number): void }; itl: { observe(v: number): void };
+    prompt: { inc(v?: number): void }; gen: { inc(v?: number): void }; success: Map<string, { inc(v?: number): void }>;
+  } | null = null;
+
+  private b(): NonNullable<SimMetrics['bound']> {
+    if (this.bound) return this.bound;
+    const l = this.labels;
+    this.bound = {
+      e2e: this.e2e.labels(l), queue: this.queueTime.labels(l), prefill: this.prefillTime.labels(l),
+      decode: this.decodeTime.labels(l), promptLen: this.promptLen.labels(l), genLen: this.genLen.labels(l),
+      tpot: this.tpot.labels(l), ttft: this.ttft.labels(l), itl: this.itl.labels(l),
+      prompt: this.promptTokens.labels(l), gen: this.generationTokens.labels(l),
+      success: new Map(['stop', 'length', 'abort'].map((r) => [r, this.requestSuccess.labels({ ...l, finished_reason: r })])),
+    };
+    return this.bound;
+  }
+
+  /** Tokens computed (prefill) and generated in an engine step. */
+  addTokens(prompt: number, gen: number): void {
+    const b = this.b();
+    if (prompt) b.prompt.inc(prompt);
+    if (gen) b.gen.inc(gen);
+  }
+
+  abort(): void {
+    this.b().success.get('abort')!.inc();
+  }
+
   /** Record a finished request (times in ms from performance.now()). */
   observeRequest(t: { arrival: number; scheduled: number; firstToken: number; lastToken: number }, promptTokens: number, genTokens: number, reason: string): void {
-    const l = this.labels;
-    this.requestSuccess.inc({ ...l, finished_reason: reason });
-    this.e2e.observe(l, (t.lastToken - t.arrival) / 1000);
-    this.queueTime.observe(l, Math.max(0, t.scheduled - t.arrival) / 1000);
-    this.prefillTime.observe(l, Math.max(0, t.firstToken - t.scheduled) / 1000);
-    this.decodeTime.observe(l, Math.max(0, t.lastToken - t.firstToken) / 1000);
-    this.promptLen.observe(l, promptTokens);
-    this.genLen.observe(l, genTokens);
-    if (genTokens > 1) this.tpot.observe(l, (t.lastToken - t.firstToken) / 1000 / (genTokens - 1));
+    const b = this.b();
+    b.success.get(reason)?.inc();
+    b.e2e.observe((t.lastToken - t.arrival) / 1000);
+    b.queue.observe(Math.max(0, t.scheduled - t.arrival) / 1000);
+    b.prefill.observe(Math.max(0, t.firstToken - t.scheduled) / 1000);
+    b.decode.observe(Math.max(0, t.lastToken - t.firstToken) / 1000);
+    b.promptLen.observe(promptTokens);
+    b.genLen.observe(genTokens);
+    b.ttft.observe((t.firstToken - t.arrival) / 1000);
+    if (genTokens > 1) {
+      const itl = (t.lastToken - t.firstToken) / 1000 / (genTokens - 1);
+      b.tpot.observe(itl);
+      b.itl.observe(itl);
+    }
   }
 
   async text(): Promise<string> {

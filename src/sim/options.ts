@@ -350,6 +350,8 @@ export function parseSimArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     opts.nonDefaultArgs.model = positionalModel;
   }
   if (opts.servedModelNames.length === 0) opts.servedModelNames = [opts.model];
+  // vLLM also reads the key from VLLM_API_KEY when --api-key is absent.
+  if (opts.apiKeys.length === 0 && env.VLLM_API_KEY) opts.apiKeys = [env.VLLM_API_KEY];
 
   // Env knobs (flags win).
   for (const k of Object.keys(DEFAULT_KNOBS) as Array<keyof SimKnobs>) {

@@ -132,8 +132,7 @@ export class SimServer {
     this.engine.onStep = (p, g) => {
       this.statsPrompt += p;
       this.statsGen += g;
-      if (p) this.metrics.promptTokens.inc(this.metrics.l, p);
-      if (g) this.metrics.generationTokens.inc(this.metrics.l, g);
+      this.metrics.addTokens(p, g);
     };
     const kv = opts.kvTransferConfig;
     this.connectorName = kv?.kv_connector ?? null;
@@ -706,7 +705,7 @@ export class SimServer {
           for (const s of seqs) {
             if (s && !s.finished) {
               this.engine.abort(s);
-              m.requestSuccess.inc({ ...m.l, finished_reason: 'abort' });
+              m.abort();
             }
           }
           this.log.info('async_llm.py:452', `Aborted request ${p.id}.`);
@@ -750,11 +749,7 @@ export class SimServer {
             },
             onFinish: (reason: FinishReason, stopReason: string | number | null, seq: Seq): void => {
               if (reason === 'abort') return;
-              if (seq) {
-                m.observeRequest(seq.times, pr.ids.length, genCounts[i]!, reason);
-                m.ttft.observe(m.l, (seq.times.firstToken - seq.times.arrival) / 1000);
-                if (genCounts[i]! > 1) m.itl.observe(m.l, (seq.times.lastToken - seq.times.firstToken) / 1000 / (genCounts[i]! - 1));
-              }
+              m.observeRequest(seq.times, pr.ids.length, genCounts[i]!, reason);
               if (pr.remoteDecode && reason === 'length' && this.nixl) kvOut = this.nixl.producerParams(pr.ids.length);
               if (!p.stream) results.push({ index: i, text, finishReason: reason, stopReason });
               if (++done === total) {

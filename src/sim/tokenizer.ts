@@ -126,6 +126,7 @@ export function detokenize(ids: readonly number[], skipSpecial = false): string 
 
 /** Text of a single generated token (used for streaming deltas of word tokens). */
 export function tokenText(id: number): string {
+  if (id >= WORD_BASE && id < WORD_END) return ID_TO_PIECE[id - WORD_BASE]!;
   return detokenize([id], true);
 }
 
