@@ -1,6 +1,6 @@
 /**
  * The janitor keeps the shared storage folder inside its budget while the stack runs (`kv.cache` in the config):
- * every intervalSeconds it scans the folder, plans evictions (evict-plan.ts: age first, then least-recently-used
+ * every intervalSeconds it scans the folder (incrementally after the first pass, see IncrementalScanner), plans evictions (evict-plan.ts: age first, then least-recently-used
  * above maxBytes, never inside the grace period), re-checks each planned entry right before deleting it (skipped
  * if it was written since the scan), deletes them off the main thread, logs one line per eviction and calls
  * onEvict (the stack counts them in a prom-client counter).
@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
 import type { KvCacheBudget } from '../config/schema.js';
 import { type CacheFs, type CacheFsSync, type FsFailure, errnoCode, nodeFs } from './fs.js';
-import { scanCache } from './scan.js';
+import { IncrementalScanner } from './scan.js';
 import { deleteEntries } from './delete-pool.js';
 import { planEvictions, type Eviction } from './evict-plan.js';
 import { formatAgo, formatBytes } from './format.js';
@@ -53,7 +53,7 @@ export function budgetIsActive(budget: KvCacheBudget): boolean {
   return budget.maxBytes !== undefined || budget.maxAgeSeconds !== undefined;
 }
 
-async function evictOnce(opts: JanitorOptions): Promise<EvictionReport> {
+async function evictOnce(opts: JanitorOptions, scanner: IncrementalScanner): Promise<EvictionReport> {
   const started = performance.now();
   const fs = opts.fs ?? nodeFs;
   const now = (opts.now ?? Date.now)();
@@ -70,7 +70,7 @@ async function evictOnce(opts: JanitorOptions): Promise<EvictionReport> {
     failures: [],
     durationMs: 0,
   };
-  const scan = await scanCache(opts.path, { fs, concurrency: 16 });
+  const scan = await scanner.scan();
   report.failures.push(...scan.errors);
   report.entries = scan.entries.length;
   report.totalBytes = scan.entries.reduce((n, e) => n + e.bytes, 0);
@@ -141,6 +141,7 @@ async function evictOnce(opts: JanitorOptions): Promise<EvictionReport> {
 export function startJanitor(opts: JanitorOptions): Janitor {
   // The same refusals as pd clear-cache: never evict from /, /mnt, a home folder, ... (throws ConfigError).
   if (budgetIsActive(opts.budget)) assertSafeCachePath(opts.path, opts.path);
+  const scanner = new IncrementalScanner(opts.path, { ...(opts.fs ? { fs: opts.fs } : {}), concurrency: 16 });
   let running: Promise<EvictionReport> | null = null;
   let timer: NodeJS.Timeout | null = null;
   let stopped = false;
@@ -148,7 +149,7 @@ export function startJanitor(opts: JanitorOptions): Janitor {
 
   const run = async (): Promise<EvictionReport> => {
     while (running) await running.catch(() => undefined);
-    running = evictOnce(opts);
+    running = evictOnce(opts, scanner);
     try {
       return await running;
     } finally {

@@ -29,6 +29,10 @@ export interface CacheEntry {
   files: number;
   mtimeMs: number;
   lastUsedMs: number;
+  /** One regular file directly inside the entry folder (the incremental scanner re-checks its atime). */
+  probe?: string;
+  /** The entry folder has sub-folders (not vLLM's layout; always rescanned in full). */
+  nested?: boolean;
 }
 
 export interface ScanResult {
@@ -80,6 +84,7 @@ async function addTree(dir: string, entry: CacheEntry, w: Walk): Promise<void> {
         return;
       }
       if (st.isDirectory()) {
+        entry.nested = true;
         entry.mtimeMs = Math.max(entry.mtimeMs, st.mtimeMs);
         if (st.dev !== w.rootDev) {
           w.errors.push(failure(p, Object.assign(new Error('mount point'), { code: 'EXDEV' })));
@@ -89,6 +94,7 @@ async function addTree(dir: string, entry: CacheEntry, w: Walk): Promise<void> {
       } else {
         entry.files++;
         entry.bytes += st.size;
+        if (entry.probe === undefined && dir === entry.path && st.isFile()) entry.probe = p;
         // Read after it was written: a cache hit.
         if (st.atimeMs > st.mtimeMs) entry.lastUsedMs = Math.max(entry.lastUsedMs, st.atimeMs);
       }
@@ -145,4 +151,74 @@ export async function scanCache(root: string, opts: ScanOptions = {}): Promise<S
   const scanned = await Promise.all(dirents.map((d) => scanEntry(root, d.name, w)));
   const entries = scanned.filter((e): e is CacheEntry => e !== null).sort((a, b) => (a.name < b.name ? -1 : 1));
   return { root, exists: true, entries, errors };
+}
+
+interface Known {
+  entry: CacheEntry;
+  dirMtimeMs: number;
+  dirIno: number;
+}
+
+/**
+ * Repeated scans for the janitor without re-reading 100,000 files every few seconds. An entry folder whose mtime
+ * and inode are unchanged since the last pass has the same files (vLLM never rewrites an entry in place), so only
+ * its probe file is re-checked for a newer read; anything else (new, changed, nested, empty) is scanned in full.
+ */
+export class IncrementalScanner {
+  private known = new Map<string, Known>();
+  /** Entries scanned in full during the last pass (the rest were re-checked with two calls each). */
+  lastFullScans = 0;
+
+  constructor(
+    private readonly root: string,
+    private readonly opts: ScanOptions = {},
+  ) {}
+
+  async scan(): Promise<ScanResult> {
+    const fs = this.opts.fs ?? nodeFs;
+    const limit = createLimiter(this.opts.concurrency ?? DEFAULT_CONCURRENCY);
+    const errors: FsFailure[] = [];
+    let rootStat: Stats;
+    try {
+      rootStat = await fs.stat(this.root);
+    } catch (e) {
+      if (errnoCode(e) !== 'ENOENT') throw e;
+      this.known.clear();
+      return { root: this.root, exists: false, entries: [], errors };
+    }
+    const dirents = await fs.readdir(this.root, { withFileTypes: true });
+    const w: Walk = { fs, limit, rootDev: rootStat.dev, errors };
+    const seen = new Map<string, Known>();
+    let full = 0;
+    await Promise.all(
+      dirents.map(async (d) => {
+        const path = join(this.root, d.name);
+        let st: Stats;
+        try {
+          st = await limit(() => fs.lstat(path));
+        } catch (e) {
+          if (errnoCode(e) !== 'ENOENT') errors.push(failure(path, e));
+          return;
+        }
+        const k = this.known.get(d.name);
+        if (k && st.isDirectory() && !k.entry.nested && k.entry.probe && st.mtimeMs === k.dirMtimeMs && st.ino === k.dirIno) {
+          try {
+            const pst = await limit(() => fs.lstat(k.entry.probe!));
+            if (pst.atimeMs > pst.mtimeMs) k.entry.lastUsedMs = Math.max(k.entry.lastUsedMs, pst.atimeMs);
+            seen.set(d.name, k);
+            return;
+          } catch (e) {
+            if (errnoCode(e) !== 'ENOENT') errors.push(failure(k.entry.probe, e));
+          }
+        }
+        full++;
+        const entry = await scanEntry(this.root, d.name, w);
+        if (entry) seen.set(d.name, { entry, dirMtimeMs: st.mtimeMs, dirIno: st.ino });
+      }),
+    );
+    this.known = seen;
+    this.lastFullScans = full;
+    const entries = [...seen.values()].map((k) => ({ ...k.entry })).sort((a, b) => (a.name < b.name ? -1 : 1));
+    return { root: this.root, exists: true, entries, errors };
+  }
 }
