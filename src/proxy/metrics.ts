@@ -29,6 +29,19 @@ export class ProxyMetrics {
   readonly decodeTtfbSeconds: ReturnType<Histogram<'stage'>['labels']>;
   readonly totalSeconds: ReturnType<Histogram<'stage'>['labels']>;
 
+  private readonly requestChildren = new Map<string, { inc(): void }>();
+
+  /** pd_proxy_requests_total{route,status} += 1 (label children cached: this runs once per request). */
+  countRequest(route: string, status: number): void {
+    const key = route + ' ' + status;
+    let child = this.requestChildren.get(key);
+    if (child === undefined) {
+      child = this.requests.labels(route, String(status));
+      this.requestChildren.set(key, child);
+    }
+    child.inc();
+  }
+
   /** Sum of pd_proxy_rejected_total over every reason. */
   rejectedCount = 0;
 

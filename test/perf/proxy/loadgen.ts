@@ -22,6 +22,9 @@ interface Args {
   itl?: boolean;
   /** each user sends exactly one request (the 2,000-stream test) */
   once?: boolean;
+  /** also run this many streams straight to `directTarget` at the same time (ITL baseline under equal load) */
+  directTarget?: string;
+  directConcurrency?: number;
 }
 
 const args = JSON.parse(process.argv[2]!) as Args;
@@ -40,15 +43,22 @@ const mkPool = (u: string): Pool => new Pool(u, { connections: args.concurrency,
 const target = mkPool(args.target);
 const prod = args.producer ? mkPool(args.producer) : undefined;
 const cons = args.consumer ? mkPool(args.consumer) : undefined;
+const side = args.directTarget ? new Pool(args.directTarget, { connections: args.directConcurrency ?? 1, headersTimeout: 0, bodyTimeout: 0 }) : undefined;
 
 const lat = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
 const gaps = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+const sideGaps = hdr.build({ lowestDiscernibleValue: 1, highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: 3 });
+let sideDone = 0;
+const errorSamples: string[] = [];
+const noteError = (e: unknown): void => {
+  if (errorSamples.length < 3) errorSamples.push(String((e as Error)?.message ?? e) + ((e as { code?: string })?.code ? ` (${(e as { code?: string }).code})` : ''));
+};
 let done = 0;
 let errors = 0;
 let measuring = false;
 const statusCounts: Record<string, number> = {};
 
-async function consume(p: Pool, b: string, stream: boolean): Promise<number> {
+async function consume(p: Pool, b: string, stream: boolean, h = gaps): Promise<number> {
   const r = await p.request({ method: 'POST', path, headers, body: b });
   if (!stream || !args.itl) {
     await r.body.dump({ limit: Infinity } as never).catch(async () => undefined);
@@ -57,7 +67,7 @@ async function consume(p: Pool, b: string, stream: boolean): Promise<number> {
   let last = 0;
   for await (const _chunk of r.body) {
     const t = performance.now();
-    if (last !== 0 && measuring) gaps.recordValue(Math.max(1, Math.round((t - last) * 1000)));
+    if (last !== 0 && measuring) h.recordValue(Math.max(1, Math.round((t - last) * 1000)));
     last = t;
   }
   return r.statusCode;
@@ -84,16 +94,18 @@ async function user(deadline: number): Promise<void> {
   if (args.once) {
     try {
       await one();
-    } catch {
+    } catch (e) {
       errors++;
+      noteError(e);
     }
     return;
   }
   while (performance.now() < deadline) {
     try {
       await one();
-    } catch {
+    } catch (e) {
       if (measuring) errors++;
+      noteError(e);
     }
   }
 }
@@ -105,7 +117,16 @@ if (args.warmupMs > 0) {
 }
 measuring = true;
 const t0 = performance.now();
-await Promise.all(Array.from({ length: args.concurrency }, () => user(t0 + args.durationMs)));
+const sideUsers = side
+  ? Array.from({ length: args.directConcurrency ?? 1 }, async () => {
+      try {
+        if ((await consume(side, body, args.stream, sideGaps)) === 200) sideDone++;
+      } catch {
+        /* counted as not done */
+      }
+    })
+  : [];
+await Promise.all([...Array.from({ length: args.concurrency }, () => user(t0 + args.durationMs)), ...sideUsers]);
 const elapsed = (performance.now() - t0) / 1000;
 const pct = (h: typeof lat, p: number): number => h.getValueAtPercentile(p) / 1000;
 process.stdout.write(
@@ -121,7 +142,11 @@ process.stdout.write(
     gapP50ms: gaps.totalCount ? pct(gaps, 50) : null,
     gapP99ms: gaps.totalCount ? pct(gaps, 99) : null,
     gapCount: gaps.totalCount,
+    directDone: sideDone,
+    errorSamples,
+    directGapP50ms: sideGaps.totalCount ? pct(sideGaps, 50) : null,
+    directGapP99ms: sideGaps.totalCount ? pct(sideGaps, 99) : null,
   }) + '\n',
 );
-await Promise.all([target.close(), prod?.close(), cons?.close()]);
+await Promise.all([target.close(), prod?.close(), cons?.close(), side?.close()]);
 process.exit(0);
