@@ -7,7 +7,7 @@
  */
 import { Pool } from 'undici';
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSim } from '../helpers/sim.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -15,6 +15,18 @@ import { tempDir } from '../helpers/tmp.js';
 const N = Number(process.env.BENCH_N ?? 40_000);
 const CONNS = Number(process.env.BENCH_CONNS ?? 64);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 2000);
+// Note: on a shared 2-core machine the load generator competes with the simulator; the CPU-second figure is the
+// simulator's own cost, independent of that contention.
+
+/** CPU seconds (user + system) used so far by a process (Linux /proc; clock ticks are 100 Hz). */
+function cpuSeconds(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100;
+  } catch {
+    return NaN;
+  }
+}
 
 function pct(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -34,10 +46,14 @@ async function nonStreaming(): Promise<void> {
     writeFileSync(lua, `wrk.method = "POST"\nwrk.body = '{"model":"sim-model","prompt":"The quick brown fox jumps over the lazy dog","max_tokens":16}'\nwrk.headers["Content-Type"] = "application/json"\n`);
     const url = `${sim.url}/v1/completions`;
     execFileSync('wrk', ['-t1', '-c64', '-d3s', '-s', lua, url], { stdio: 'ignore' }); // warm-up
+    const cpu0 = cpuSeconds(sim.pid);
     const out = execFileSync('wrk', ['-t1', '-c64', '-d10s', '-s', lua, url], { encoding: 'utf8' });
+    const cpu = cpuSeconds(sim.pid) - cpu0;
     const rps = /Requests\/sec:\s+(\S+)/.exec(out)?.[1];
+    const total = Number(/(\d+) requests in/.exec(out)?.[1] ?? NaN);
     const non2xx = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
     console.log(`non-streaming completions via wrk (zero latency, max_tokens 16, 1 thread, 64 connections, 10 s): ${rps} req/s, non-2xx ${non2xx}`);
+    console.log(`  simulator CPU: ${cpu.toFixed(2)} s for ${total} requests = ${Math.round(total / cpu)} requests per CPU-second (capacity of one dedicated core)`);
     await cleanup();
   } else console.log('wrk not installed: skipping the wrk figure (apt-get install -y wrk)');
   const pool = new Pool(sim.url, { connections: CONNS, pipelining: 1 });
@@ -74,6 +90,7 @@ async function streams(): Promise<void> {
     const v = Number(/^vllm:num_requests_running\{[^}]*\} (\S+)$/m.exec(m)?.[1] ?? 0);
     peak = Math.max(peak, v);
   }, 200);
+  const cpu0 = cpuSeconds(sim.pid);
   await Promise.all(
     Array.from({ length: STREAMS }, async () => {
       const r = await pool.request({ path: '/v1/completions', method: 'POST', headers: { 'content-type': 'application/json' }, body });
@@ -97,7 +114,8 @@ async function streams(): Promise<void> {
   const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
   console.log(
     `concurrent streams: ${ok}/${STREAMS} complete (100 tokens each, ITL 50 ms), peak running ${peak}, wall ${s.toFixed(2)} s, ` +
-      `client ITL mean ${mean.toFixed(1)} ms p50 ${pct(gaps, 50).toFixed(1)} ms p99 ${pct(gaps, 99).toFixed(1)} ms`,
+      `client ITL mean ${mean.toFixed(1)} ms p50 ${pct(gaps, 50).toFixed(1)} ms p99 ${pct(gaps, 99).toFixed(1)} ms, ` +
+      `simulator CPU ${(cpuSeconds(sim.pid) - cpu0).toFixed(2)} s for ${STREAMS * 100} streamed tokens`,
   );
   await pool.close();
   await sim.stop();
