@@ -71,12 +71,16 @@ export async function runSim(argv: readonly string[], o: RunSimOptions = {}): Pr
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   }
-  try {
-    await server.start();
-  } catch (e) {
-    log.flushSync();
-    if (e instanceof StartupFailure) return e.code;
-    throw e;
-  }
+  // A signal during the start-up delay ends the process at once (as vLLM does), without waiting for the delay.
+  const started = server.start().then(
+    () => null,
+    (e: unknown) => {
+      log.flushSync();
+      if (e instanceof StartupFailure) return e.code;
+      throw e;
+    },
+  );
+  const early = await Promise.race([started, server.exited]);
+  if (early !== null) return early;
   return server.exited;
 }

@@ -276,6 +276,7 @@ export class SimServer {
     await this.probePort();
     const k = this.opts.knobs;
     if (k.startupDelay > 0) await sleep(k.startupDelay * 1000);
+    if (this.shuttingDown) return;
     if (k.failStartup) this.failStartup(k.failStartup);
     this.logEngineReady();
     const server = createServer({ keepAliveTimeout: 5000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) =>

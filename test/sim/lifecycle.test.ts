@@ -100,6 +100,19 @@ describe('start-up', () => {
 });
 
 describe('shutdown', () => {
+  test('SIGTERM during the start-up delay exits 0 at once, without waiting for the delay', async () => {
+    const port = await freePort();
+    const child = spawn(process.execPath, [simEntryPath(), 'serve', 'm', '--host', '127.0.0.1', '--port', String(port), '--sim-startup-delay', '60'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    while (!out.includes('vLLM API server version')) await new Promise((r) => setTimeout(r, 20));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    assert.equal(await exited, 0);
+    clearTimeout(timer);
+  });
+
   test('SIGTERM and SIGINT: "Shutting down FastAPI HTTP server." and uvicorn lines, exit 0', async () => {
     for (const sig of ['SIGTERM', 'SIGINT'] as const) {
       const sim = await startSim();

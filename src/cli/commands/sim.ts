@@ -18,7 +18,10 @@ export function register(program: Command): void {
     .addHelpText('after', '\n' + simUsage('pd sim'))
     .action(
       action(async (args: string[]) => {
-        return runSim(args, { prog: 'pd sim' });
+        const code = await runSim(args, { prog: 'pd sim' });
+        // The simulator may leave timers behind (start-up delay interrupted by a signal): end the process.
+        setImmediate(() => process.exit(code));
+        return code;
       }),
     );
 }
