@@ -155,7 +155,7 @@ export const healthSchema = z
       .positive()
       .default(1200)
       .describe('Deadline for every engine to answer /health after start (real engines take 20-60 s+).'),
-    intervalMs: z.number().int().positive().default(250).describe('Health polling period during start-up.'),
+    intervalMs: z.number().int().positive().default(100).describe('Health polling period during start-up.'),
   })
   .strict();
 

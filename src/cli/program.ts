@@ -1,0 +1,67 @@
+/**
+ * Builds the commander program. Each verb's module (src/cli/commands/<verb>.ts) is imported only when that verb
+ * runs (or for the full help), so `pd status` does not pay for loading the proxy, the bench or the simulator.
+ */
+import { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+
+type Register = (program: Command) => void;
+
+/** Verb → its module; the order is the order of `pd --help`. */
+export const VERBS: Record<string, () => Promise<{ register: Register }>> = {
+  init: () => import('./commands/init.js'),
+  plan: () => import('./commands/plan.js'),
+  up: () => import('./commands/up.js'),
+  down: () => import('./commands/down.js'),
+  status: () => import('./commands/status.js'),
+  logs: () => import('./commands/logs.js'),
+  doctor: () => import('./commands/doctor.js'),
+  proxy: () => import('./commands/proxy.js'),
+  'clear-cache': () => import('./commands/clear-cache.js'),
+  cache: () => import('./commands/cache.js'),
+  bench: () => import('./commands/bench.js'),
+  config: () => import('./commands/config.js'),
+  sim: () => import('./commands/sim.js'),
+};
+
+export function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+/** The first non-option argument, skipping the values of the root's own options. */
+export function verbOf(args: string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    if (a === '-c' || a === '--config') {
+      i++;
+      continue;
+    }
+    if (a.startsWith('-')) continue;
+    return a;
+  }
+  return undefined;
+}
+
+export async function buildProgram(args: string[] = []): Promise<Command> {
+  const program = new Command('pd')
+    .description('Launch, supervise and benchmark a vLLM prefill/decode (PD) disaggregated serving stack.')
+    .version(packageVersion(), '-V, --version', 'print the pd version')
+    .option('-c, --config <path>', 'config file (default: ./pd.config.json if present, else built-in defaults)')
+    .option('--verbose', 'show stack traces and debug output')
+    .showSuggestionAfterError(true)
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+
+  const verb = verbOf(args);
+  const versionOnly = verb === undefined && args.some((a) => a === '-V' || a === '--version');
+  const wanted = versionOnly ? [] : verb !== undefined && verb in VERBS ? [verb] : Object.keys(VERBS);
+  for (const name of wanted) (await VERBS[name]!()).register(program);
+
+  // Usage errors exit 2 with a message, never a stack trace.
+  const exitOverride = (cmd: Command): void => {
+    cmd.exitOverride();
+    cmd.commands.forEach(exitOverride);
+  };
+  exitOverride(program);
+  return program;
+}
