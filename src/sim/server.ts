@@ -751,7 +751,8 @@ export class SimServer {
             onFinish: (reason: FinishReason, stopReason: string | number | null, seq: Seq): void => {
               if (reason === 'abort') return;
               m.observeRequest(seq.times, pr.ids.length, genCounts[i]!, reason);
-              if (pr.remoteDecode && reason === 'length' && this.nixl) kvOut = this.nixl.producerParams(pr.ids.length);
+              if (pr.remoteDecode && reason === 'length' && this.nixl)
+                kvOut = this.nixl.producerParams(pr.ids.length, p.kind === 'chat' ? p.id : `${p.id}-${i}`);
               if (!p.stream) results.push({ index: i, text, finishReason: reason, stopReason });
               if (++done === total) {
                 if (!closed) finishAll();

@@ -11,6 +11,7 @@ export interface NixlParams {
   do_remote_decode?: boolean;
   remote_block_ids?: number[] | null;
   remote_engine_id?: string | null;
+  remote_request_id?: string | null;
   remote_host?: string | null;
   remote_port?: number | null;
   tp_size?: number;
@@ -64,12 +65,13 @@ export class Nixl {
   }
 
   /** The kv_transfer_params a remote-decode prefill returns (request_finished in vLLM). */
-  producerParams(numPromptTokens: number, tpSize = 1): NixlParams {
+  producerParams(numPromptTokens: number, requestId: string, tpSize = 1): NixlParams {
     return {
       do_remote_prefill: true,
       do_remote_decode: false,
       remote_block_ids: this.allocateBlocks(numPromptTokens),
       remote_engine_id: this.engineId,
+      remote_request_id: requestId,
       remote_host: this.host,
       remote_port: this.port,
       tp_size: tpSize,
