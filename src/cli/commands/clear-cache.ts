@@ -69,7 +69,7 @@ function printHuman(r: ClearReport, olderThan: string | undefined): void {
     const now = Date.now();
     for (const e of r.entries.slice(0, SHOWN)) {
       process.stdout.write(
-        `  ${e.name}  ${formatBytes(e.bytes)}, ${formatCount(e.files)} files, last used ${formatAgo(e.lastUsedMs, now)}\n`,
+        `  ${e.name}  ${formatBytes(e.bytes)}, ${formatCount(e.files)} ${e.files === 1 ? 'file' : 'files'}, last used ${formatAgo(e.lastUsedMs, now)}\n`,
       );
     }
     if (r.entries.length > SHOWN) {
