@@ -1,8 +1,9 @@
 /**
  * KV cache hits of one run: a counter snapshot before and after, differenced.
- * Sources, first that answers: the running stack's state file (the supervisor counts the consumer engines'
- * KV loads from their logs: engines[].cacheHits), else the target's Prometheus /metrics
- * (vLLM's `vllm:external_prefix_cache_hits_total` / `…_queries_total`, counted in tokens).
+ * Sources, first that answers: the pd proxy's live /metrics (`pd_engine_kv_cache_hits_total` of the consumer
+ * engines, counted by the supervisor from their "External Cache Hit!" log lines), vLLM's own
+ * `vllm:external_prefix_cache_hits_total` / `…_queries_total` (in tokens) on the target's /metrics, else the
+ * running stack's state file (the same log counts, refreshed every second).
  */
 import { request } from 'undici';
 import { readStackState } from '../stack/state.js';
@@ -38,6 +39,19 @@ export function sumCounter(text: string, name: string): number | null {
   return found ? sum : null;
 }
 
+/** pd_engine_kv_cache_hits_total summed over consumer engines (the decode side's KV loads). */
+export function sumConsumerHits(text: string): number | null {
+  let found = false;
+  let sum = 0;
+  for (const line of text.split('\n')) {
+    const m = /^pd_engine_kv_cache_hits_total\{engine="(consumer-\d+)"\}\s+(\S+)/.exec(line);
+    if (!m) continue;
+    found = true;
+    sum += Number(m[2]);
+  }
+  return found ? sum : null;
+}
+
 async function fromMetrics(target: string): Promise<KvSnapshot | null> {
   try {
     const res = await request(new URL('/metrics', target), { headersTimeout: 3000, bodyTimeout: 3000 });
@@ -46,6 +60,8 @@ async function fromMetrics(target: string): Promise<KvSnapshot | null> {
       return null;
     }
     const text = await res.body.text();
+    const pd = sumConsumerHits(text);
+    if (pd !== null) return { hits: pd, queries: null, source: `pd-proxy-metrics:${target}` };
     const hits = sumCounter(text, 'vllm:external_prefix_cache_hits_total');
     if (hits === null) return null;
     return { hits, queries: sumCounter(text, 'vllm:external_prefix_cache_queries_total'), source: `metrics:${target}` };
@@ -55,11 +71,9 @@ async function fromMetrics(target: string): Promise<KvSnapshot | null> {
 }
 
 export async function kvSnapshot(opts: { target: string; stateDir?: string }): Promise<KvSnapshot | null> {
-  if (opts.stateDir) {
-    const s = await fromState(opts.stateDir);
-    if (s) return s;
-  }
-  return fromMetrics(opts.target);
+  const m = await fromMetrics(opts.target);
+  if (m) return m;
+  return opts.stateDir ? fromState(opts.stateDir) : null;
 }
 
 export function kvDelta(before: KvSnapshot | null, after: KvSnapshot | null): KvCacheStats | null {

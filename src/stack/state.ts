@@ -152,3 +152,13 @@ export async function acquireLock(stateDir: string, pid = process.pid): Promise<
   }
   throw new RuntimeError(`could not take the lock ${lockPath}`, { hint: 'Remove it if no pd is running.' });
 }
+
+/**
+ * The KV folder the engines of this state dir really write to: the running stack's (it may be a temp folder
+ * under --simulate), else the configured one. null when the running stack's connector uses no shared storage.
+ */
+export async function activeStoragePath(stateDir: string, configured: string): Promise<string | null> {
+  const state = await readStackState(stateDir).catch(() => null);
+  if (state && stateIsLive(state)) return state.sharedStoragePath;
+  return configured;
+}

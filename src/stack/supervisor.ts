@@ -348,6 +348,10 @@ export class Supervisor {
       up: new client.Gauge({ name: 'pd_engine_up', help: '1 when the engine process is running and healthy', labelNames: ['engine', 'role'], registers }),
     };
     const { injected, up } = this.metrics;
+    // Export every series from the start (0), so rates and before/after differences work from the first scrape.
+    for (const e of this.engines) {
+      for (const c of [this.metrics.restarts, this.metrics.cacheHits, injected, this.metrics.logErrors]) c.inc({ engine: e.plan.name }, 0);
+    }
     const engines = this.engines;
     // Derived on scrape, so the figures are always those of the log watcher.
     let lastInjected = new Map<string, number>();

@@ -10,7 +10,7 @@ import { err, info, printJson, warn } from '../output.js';
 import { RuntimeError, UsageError } from '../../errors.js';
 import { loadConfig } from '../../config/load.js';
 import type { PdConfig } from '../../config/schema.js';
-import { readStackState } from '../../stack/state.js';
+import { activeStoragePath, isStackRunning } from '../../stack/state.js';
 import { clearCache } from '../../cache/clear.js';
 import { resolveTarget } from '../../bench/target.js';
 import { runBenchmark, runName, type RunOptions, type RunOutput } from '../../bench/run.js';
@@ -94,16 +94,15 @@ async function context(o: CommonOpts): Promise<{ config: PdConfig; target: strin
 /** The KV cache folder to clear before each run, or null (Nixl / no shared storage / --keep-cache). */
 async function cacheToClear(config: PdConfig, keepCache: boolean | undefined): Promise<string | null> {
   if (keepCache || !config.bench.clearCache) return null;
-  const state = await readStackState(config.stateDir).catch(() => null);
-  if (state) return state.sharedStoragePath;
-  if (config.kv.connector === 'NixlConnector') return null;
-  return config.kv.sharedStoragePath;
+  if (config.kv.connector === 'NixlConnector' && !(await isStackRunning(config.stateDir))) return null;
+  return activeStoragePath(config.stateDir, config.kv.sharedStoragePath);
 }
 
 async function clearBeforeRun(path: string | null, config: PdConfig, quiet: boolean): Promise<void> {
   if (path === null) return;
   try {
-    const report = await clearCache({ path, configuredPath: config.kv.sharedStoragePath });
+    // path is the running stack's folder or the configured one: either way the folder the engines use.
+    const report = await clearCache({ path, configuredPath: path });
     if (!quiet && report.exists) info(err.dim(`cleared KV cache ${path}: ${report.entriesRemoved} entries`));
     if (report.entriesFailed > 0) warn(`could not clear ${report.entriesFailed} KV cache entries under ${path}`);
   } catch (e) {

@@ -1,0 +1,30 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { makeStackDir } from '../helpers/stack.js';
+
+test('pd bench run against a running pd up --simulate clears the stack\'s own KV folder and counts hits', async () => {
+  // No shared storage path given: --simulate uses its temp folder, which bench must find through the state file.
+  const s = await makeStackDir();
+  const cfg = { ...s.config, kv: { connector: 'SharedStorageConnector' }, bench: { resultsDir: join(s.dir, 'results'), sheet: join(s.dir, 'sheet.csv') } };
+  await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
+  try {
+    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+    const state = await s.state();
+    assert.doesNotMatch(state.sharedStoragePath, /^\/mnt/);
+    // A stale entry from an earlier run must be gone before the benchmark starts.
+    await mkdir(join(state.sharedStoragePath, 'stale-entry'), { recursive: true });
+    const r = await s.pd(['bench', 'run', '--rate', '20', '--num-prompts', '6', '--input-len', '40', '--output-len', '4', '--json']);
+    assert.equal(r.code, 0, r.stderr);
+    const result = JSON.parse(r.stdout);
+    assert.equal(result.completed, 6);
+    const entries = await readdir(state.sharedStoragePath);
+    assert.ok(!entries.includes('stale-entry'), 'the cache was cleared before the run');
+    assert.ok(entries.length >= 1 && entries.length <= 6, `one folder per distinct prompt, got ${entries.length}`);
+    assert.ok(result.pd_kv_cache && result.pd_kv_cache.hits >= 1, JSON.stringify(result.pd_kv_cache));
+    assert.ok(result.pd_stage_split, 'the proxy Server-Timing split is reported');
+  } finally {
+    await s.cleanup();
+  }
+});
