@@ -1,9 +1,10 @@
 /**
  * The simulated engine: a continuous-batching scheduler with `max-num-seqs` running slots and a FIFO waiting
- * queue. Every step lasts (decode ITL if anything decodes) + (prefill base + per-token cost of the uncached prompt
- * tokens of newly scheduled requests), times a contention factor that grows linearly from 1 (one running request)
- * to `timeFactorUnderLoad` (max-num-seqs running), times jitter and slowdown. Prefill steps stall the decodes of the
- * same batch, as in vLLM. A step with zero duration runs on the next tick, so zero-latency mode needs no timers.
+ * queue. A newly scheduled request first waits the constant prefill cost (its own overhead), then joins the batch.
+ * Every step lasts (decode ITL if anything decodes) + (per-token cost of the uncached prompt tokens being
+ * prefilled + KV load time of external tokens), times a contention factor that grows linearly from 1 (one running
+ * request) to `timeFactorUnderLoad` (max-num-seqs running), times jitter and slowdown. Prefill tokens stall the
+ * decodes of the same batch, as in vLLM. A zero-duration step runs on the next tick (zero-latency mode: no timers).
  */
 import type { SimKnobs } from './options.js';
 import { mulberry32, hashIds, type Rng } from './rng.js';
@@ -24,6 +25,10 @@ export interface GenParams {
   temperature: number | null;
   /** Prompt tokens whose KV comes from outside (connector hit): no prefill compute, only load time. */
   externalTokens: number;
+  /** Tokens whose KV this request transfers (load from storage / remote pull, or save to storage), ms each = kvLoadMsPerToken x kvCostScale. */
+  kvTransferTokens?: number;
+  /** Scale of the KV transfer cost (1 for storage, 0.1 for a NIXL GPU-to-GPU pull). */
+  kvCostScale?: number;
   /** Per-request faults. */
   stallMs: number;
   slowdown: number;
@@ -148,7 +153,9 @@ export class Engine {
       const s = this.waiting.shift()!;
       if (s.finished) continue;
       s.times.scheduled = now;
-      s.readyAt = now + s.params.stallMs;
+      // The constant part of the prefill (API server + scheduling overhead) delays this request only; the
+      // per-token part is batch work that slows every request in the step.
+      s.readyAt = now + s.params.stallMs + this.knobs.prefillBaseMs * this.knobs.slowdown * s.params.slowdown;
       this.running.push(s);
       s.sink.onScheduled?.();
     }
@@ -168,7 +175,8 @@ export class Engine {
       batch.push(s);
       if (!s.prefilled) {
         const computed = Math.max(0, s.params.promptIds.length - s.params.externalTokens);
-        prefillMs += (k.prefillMsPerToken * computed + k.kvLoadMsPerToken * s.params.externalTokens) * s.params.slowdown;
+        const kvTokens = s.params.kvTransferTokens ?? s.params.externalTokens;
+        prefillMs += (k.prefillMsPerToken * computed + k.kvLoadMsPerToken * (s.params.kvCostScale ?? 1) * kvTokens) * s.params.slowdown;
         promptTokens += computed;
       } else decodeMs = k.itlMs;
     }
@@ -176,7 +184,6 @@ export class Engine {
       setTimeout(() => this.kick(), Math.max(1, nextReady - now));
       return;
     }
-    if (prefillMs > 0 || batch.some((s) => !s.prefilled)) prefillMs += k.prefillBaseMs;
     const ms = (prefillMs + decodeMs) * this.factor(this.running.length) * this.jitter() * k.slowdown;
     const finish = (): void => this.completeStep(batch, promptTokens, ms);
     // The simulator's own work for the previous step (writing thousands of chunks) counts towards this step's

@@ -7,7 +7,7 @@ export const DEFAULT_VLLM_VERSION = '0.11.0';
 export interface SimKnobs {
   /** Seconds before the port accepts connections (real engines: 20-60 s). */
   startupDelay: number;
-  /** Constant cost of a prefill step, ms. */
+  /** Constant part of a request's prefill (its own overhead; does not slow the batch), ms. */
   prefillBaseMs: number;
   /** Prefill cost per uncached prompt token, ms. */
   prefillMsPerToken: number;
@@ -17,7 +17,7 @@ export interface SimKnobs {
   jitter: number;
   /** Step time multiplier when max-num-seqs requests run (linear from 1 at one request). */
   timeFactorUnderLoad: number;
-  /** Cost of loading external KV per token (SharedStorage hit / NIXL pull), ms. */
+  /** Cost of saving/loading KV per token through shared storage (a NIXL pull costs a tenth), ms. */
   kvLoadMsPerToken: number;
   /** Bytes of each placeholder `<layer>.safetensors` file. */
   kvLayerBytes: number;
@@ -53,12 +53,12 @@ export interface SimKnobs {
 
 export const DEFAULT_KNOBS: SimKnobs = {
   startupDelay: 0.2,
-  prefillBaseMs: 20,
-  prefillMsPerToken: 0.3,
+  prefillBaseMs: 30,
+  prefillMsPerToken: 0.02,
   itlMs: 9,
   jitter: 0.1,
   timeFactorUnderLoad: 5,
-  kvLoadMsPerToken: 0.02,
+  kvLoadMsPerToken: 0.05,
   kvLayerBytes: 1024,
   kvLayers: 36,
   eosAfter: 0,
@@ -79,12 +79,12 @@ export const DEFAULT_KNOBS: SimKnobs = {
 /** Knob documentation: flag, env var, meaning (shown by `--help` and in the README). */
 export const KNOB_DOCS: Array<[keyof SimKnobs, string]> = [
   ['startupDelay', 'seconds before the port accepts connections (default 0.2)'],
-  ['prefillBaseMs', 'constant cost of a prefill step in ms (default 20)'],
-  ['prefillMsPerToken', 'prefill ms per uncached prompt token (default 0.3)'],
+  ['prefillBaseMs', 'constant part of the prefill (per request, does not slow the batch), ms (default 30)'],
+  ['prefillMsPerToken', 'prefill ms per uncached prompt token, batch work (default 0.02 = 50k tokens/s)'],
   ['itlMs', 'inter-token latency in ms with one running request (default 9)'],
   ['jitter', 'relative jitter of every step, 0.1 = ±10% (default 0.1)'],
   ['timeFactorUnderLoad', 'step-time multiplier at max-num-seqs running requests, linear from 1 (default 5)'],
-  ['kvLoadMsPerToken', 'ms per token to load external KV (connector hit / NIXL pull) (default 0.02)'],
+  ['kvLoadMsPerToken', 'ms per token to save/load KV through shared storage; a NIXL pull costs a tenth (default 0.05)'],
   ['kvLayerBytes', 'size of each placeholder <layer>.safetensors file (default 1024)'],
   ['kvLayers', 'number of layer files per KV folder (default 36)'],
   ['eosAfter', 'answer length when ignore_eos is false; 0 = 32..256 derived from the prompt (default 0)'],

@@ -80,7 +80,7 @@ interface Prepared {
   echo: boolean;
   prompts: Array<{ ids: number[]; text: string }>;
   n: number;
-  base: Omit<GenParams, 'promptIds' | 'externalTokens'>;
+  base: Omit<GenParams, 'promptIds' | 'externalTokens' | 'kvTransferTokens' | 'kvCostScale'>;
   kvParams: unknown;
   cutAfter: number;
 }
@@ -584,7 +584,7 @@ export class SimServer {
   }
 
   /** Connector work before the engine runs the request: returns external tokens and, for NIXL producers, params. */
-  private async connectorBefore(promptIds: number[], kvParams: unknown): Promise<{ external: number; remoteDecode: boolean }> {
+  private async connectorBefore(promptIds: number[], kvParams: unknown): Promise<{ external: number; remoteDecode: boolean; kvTokens: number; kvScale: number }> {
     const m = this.metrics;
     if (this.storage) {
       const look = this.storage.lookup(promptIds);
@@ -597,10 +597,11 @@ export class SimServer {
         this.hitTokens += look.matchedTokens;
         this.log.info(`${this.connectorFile}:257`, 'External Cache Hit!', 'EngineCore_DP0');
         this.log.info(`${this.connectorFile}:166`, `Inject KV cache of ${this.storage.injectTokens(promptIds)} tokens to the paged memory`, 'EngineCore_DP0');
-        return { external: look.matchedTokens, remoteDecode: false };
+        return { external: look.matchedTokens, remoteDecode: false, kvTokens: this.storage.injectTokens(promptIds), kvScale: 1 };
       }
       await this.storage.save(promptIds);
-      return { external: 0, remoteDecode: false };
+      // Saving the KV (safetensors per layer) costs like loading it.
+      return { external: 0, remoteDecode: false, kvTokens: this.storage.injectTokens(promptIds), kvScale: 1 };
     }
     if (this.nixl) {
       const d = this.nixl.classify(kvParams);
@@ -611,15 +612,15 @@ export class SimServer {
         this.hitQueries += promptIds.length;
         this.hitTokens += external;
         m.lookups.inc({ ...m.l, connector: 'NixlConnector', result: 'hit' });
-        return { external, remoteDecode: false };
+        return { external, remoteDecode: false, kvTokens: external, kvScale: 0.1 };
       }
       if (d.kind === 'invalid') {
         m.lookups.inc({ ...m.l, connector: 'NixlConnector', result: 'miss' });
         this.log.warning('nixl_connector.py:421', `Got invalid KVTransferParams: ${pyRepr(d.params)}. This request will not utilize KVTransfer`, 'EngineCore_DP0');
       }
-      return { external: 0, remoteDecode: d.kind === 'remote-decode' };
+      return { external: 0, remoteDecode: d.kind === 'remote-decode', kvTokens: 0, kvScale: 0.1 };
     }
-    return { external: 0, remoteDecode: false };
+    return { external: 0, remoteDecode: false, kvTokens: 0, kvScale: 1 };
   }
 
   private async generate(req: IncomingMessage, res: ServerResponse, kind: 'chat' | 'completion'): Promise<void> {
@@ -663,7 +664,7 @@ export class SimServer {
   }
 
   private async run(req: IncomingMessage, res: ServerResponse, p: Prepared): Promise<void> {
-    const prep: Array<{ ids: number[]; text: string; external: number; remoteDecode: boolean }> = [];
+    const prep: Array<{ ids: number[]; text: string; external: number; remoteDecode: boolean; kvTokens: number; kvScale: number }> = [];
     for (const pr of p.prompts) prep.push({ ...pr, ...(await this.connectorBefore(pr.ids, p.kvParams)) });
     const m = this.metrics;
     const total = prep.length * p.n;
@@ -718,7 +719,7 @@ export class SimServer {
         for (let j = 0; j < p.n; j++) {
           const i = idx++;
           let text = p.echo ? pr.text : '';
-          const params: GenParams = { ...p.base, promptIds: pr.ids, externalTokens: pr.external };
+          const params: GenParams = { ...p.base, promptIds: pr.ids, externalTokens: pr.external, kvTransferTokens: pr.kvTokens, kvCostScale: pr.kvScale };
           const sink = {
             onToken: (_id: number, delta: string, tokIndex: number, fin: TokenFinish | null): void => {
               genCounts[i]!++;
