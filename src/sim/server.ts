@@ -105,6 +105,8 @@ export class SimServer {
   private readonly zero: boolean;
   private readonly modelName: string;
   private readonly timers: NodeJS.Timeout[] = [];
+  /** --disable-uvicorn-access-log */
+  private readonly noAccessLog: boolean;
   private statsPrompt = 0;
   private statsGen = 0;
   private lastStatsAt = performance.now();
@@ -124,6 +126,7 @@ export class SimServer {
     this.engine = new Engine(opts.knobs, opts.maxNumSeqs);
     this.rng = mulberry32((opts.knobs.seed ^ 0x5eed) >>> 0);
     this.zero = isZeroLatency(opts.knobs);
+    this.noAccessLog = opts.nonDefaultArgs.disable_uvicorn_access_log === true;
     this.exited = new Promise((r) => (this.resolveExit = r));
     this.metrics = new SimMetrics(this.modelName, this.maxModelLen, () => ({
       ...this.engine.stats,
@@ -299,16 +302,20 @@ export class SimServer {
     const L = this.log;
     const host = this.opts.host ?? '0.0.0.0';
     const hostPart = host.includes(':') ? `[${host}]` : host;
-    L.info('api_server.py:1912', `Starting vLLM API server 0 on http://${hostPart}:${this.opts.port}`);
+    const addr = server.address();
+    const port = addr && typeof addr === 'object' ? addr.port : this.opts.port;
+    L.info('api_server.py:1912', `Starting vLLM API server 0 on http://${hostPart}:${port}`);
     L.info('launcher.py:34', 'Available routes are:');
     for (const r of ROUTES) L.info('launcher.py:42', `Route: ${r.path}, Methods: ${r.methods}`);
     L.uvicorn(`Started server process [${process.pid}]`);
     L.uvicorn('Waiting for application startup.');
     L.uvicorn('Application startup complete.');
     if (k.crashAfterSeconds > 0) this.timers.push(setTimeout(() => this.die('crash-after-seconds'), k.crashAfterSeconds * 1000));
-    const stats = setInterval(() => this.logStats(), 10_000);
-    stats.unref();
-    this.timers.push(stats);
+    if (!this.opts.nonDefaultArgs.disable_log_stats) {
+      const stats = setInterval(() => this.logStats(), 10_000);
+      stats.unref();
+      this.timers.push(stats);
+    }
   }
 
   private failStartup(kind: string): never {
@@ -349,6 +356,7 @@ export class SimServer {
   // ---------------------------------------------------------------- HTTP
 
   private access(req: IncomingMessage, status: number): void {
+    if (this.noAccessLog) return;
     let addr = req.socket.remoteAddress ?? '-';
     if (addr.startsWith('::ffff:')) addr = addr.slice(7);
     this.log.access(`${addr}:${req.socket.remotePort ?? 0}`, req.method ?? 'GET', req.url ?? '/', req.httpVersion, status, STATUS_CODES[status] ?? '');
@@ -383,7 +391,7 @@ export class SimServer {
     }
     switch (path) {
       case '/health':
-        if (method !== 'GET') return this.methodNotAllowed(req, res);
+        if (method !== 'GET' && method !== 'HEAD') return this.methodNotAllowed(req, res);
         return this.send(req, res, this.dead ? 503 : 200, null);
       case '/ping':
         return this.send(req, res, this.dead ? 503 : 200, null);
@@ -392,7 +400,7 @@ export class SimServer {
       case '/version':
         return this.send(req, res, 200, { version: this.opts.knobs.vllmVersion });
       case '/v1/models':
-        if (method !== 'GET') return this.methodNotAllowed(req, res);
+        if (method !== 'GET' && method !== 'HEAD') return this.methodNotAllowed(req, res);
         return this.send(req, res, 200, this.models());
       case '/metrics':
         void this.metrics.text().then(

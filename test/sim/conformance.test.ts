@@ -20,6 +20,9 @@ describe('HTTP conformance with vLLM shapes', () => {
     const h = await fetch(`${sim.url}/health`);
     assert.equal(h.status, 200);
     assert.equal(await h.text(), '');
+    assert.equal((await fetch(`${sim.url}/health`, { method: 'HEAD' })).status, 200);
+    assert.equal((await fetch(`${sim.url}/health`, { method: 'POST' })).status, 405);
+    assert.equal((await fetch(`${sim.url}/nope`)).status, 404);
     const v = await fetch(`${sim.url}/version`);
     assertSameShape(await v.json(), fixture('version.json'));
     const m = await fetch(`${sim.url}/metrics`);
