@@ -2,7 +2,7 @@
  * npm run bench:sim — throughput of the simulator (built dist/sim/main.js, one process = one core):
  *  1. zero-latency non-streaming completions/s, driven by wrk (C, one thread, 64 connections) when installed
  *     (`apt-get install -y wrk`) and by undici (64 keep-alive connections, same process as this script);
- *  2. 2,000 concurrent streams (ITL 50 ms, 100 tokens each): completion count, peak running, client-side ITL.
+ *  2. 2,000 concurrent streams (ITL 50 ms, 200 tokens each; BENCH_ONLY=streams|requests runs one part): completion count, peak running, client-side ITL.
  * Prints figures; asserts nothing (the README quotes them).
  */
 import { Pool } from 'undici';
@@ -15,6 +15,7 @@ import { tempDir } from '../helpers/tmp.js';
 const N = Number(process.env.BENCH_N ?? 40_000);
 const CONNS = Number(process.env.BENCH_CONNS ?? 64);
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 2000);
+const STREAM_TOKENS = Number(process.env.BENCH_STREAM_TOKENS ?? 200);
 // Note: on a shared 2-core machine the load generator competes with the simulator; the CPU-second figure is the
 // simulator's own cost, independent of that contention.
 
@@ -82,7 +83,7 @@ async function streams(): Promise<void> {
   const pool = new Pool(sim.url, { connections: STREAMS });
   const gaps: number[] = [];
   let ok = 0;
-  const body = JSON.stringify({ model: 'sim-model', prompt: 'hello stream', max_tokens: 100, ignore_eos: true, stream: true });
+  const body = JSON.stringify({ model: 'sim-model', prompt: 'hello stream', max_tokens: STREAM_TOKENS, ignore_eos: true, stream: true });
   const t0 = performance.now();
   let peak = 0;
   const poll = setInterval(async () => {
@@ -105,7 +106,7 @@ async function streams(): Promise<void> {
           chunks += n;
         }
       }
-      if (chunks >= 100) ok++;
+      if (chunks >= STREAM_TOKENS) ok++;
     }),
   );
   clearInterval(poll);
@@ -113,13 +114,13 @@ async function streams(): Promise<void> {
   gaps.sort((a, b) => a - b);
   const mean = gaps.reduce((a, b) => a + b, 0) / gaps.length;
   console.log(
-    `concurrent streams: ${ok}/${STREAMS} complete (100 tokens each, ITL 50 ms), peak running ${peak}, wall ${s.toFixed(2)} s, ` +
+    `concurrent streams: ${ok}/${STREAMS} complete (${STREAM_TOKENS} tokens each, ITL 50 ms), peak running ${peak}, wall ${s.toFixed(2)} s, ` +
       `client ITL mean ${mean.toFixed(1)} ms p50 ${pct(gaps, 50).toFixed(1)} ms p99 ${pct(gaps, 99).toFixed(1)} ms, ` +
-      `simulator CPU ${(cpuSeconds(sim.pid) - cpu0).toFixed(2)} s for ${STREAMS * 100} streamed tokens`,
+      `simulator CPU ${(cpuSeconds(sim.pid) - cpu0).toFixed(2)} s for ${STREAMS * STREAM_TOKENS} streamed tokens`,
   );
   await pool.close();
   await sim.stop();
 }
 
-await nonStreaming();
-await streams();
+if (process.env.BENCH_ONLY !== 'streams') await nonStreaming();
+if (process.env.BENCH_ONLY !== 'requests') await streams();
