@@ -350,6 +350,7 @@ export function parseSimArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     opts.nonDefaultArgs.model = positionalModel;
   }
   if (opts.servedModelNames.length === 0) opts.servedModelNames = [opts.model];
+  if (opts.nonDefaultArgs.enable_log_requests === true && !knobsFromFlags.has('logRequests')) opts.knobs.logRequests = true;
   // vLLM also reads the key from VLLM_API_KEY when --api-key is absent.
   if (opts.apiKeys.length === 0 && env.VLLM_API_KEY) opts.apiKeys = [env.VLLM_API_KEY];
 

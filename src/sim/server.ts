@@ -591,6 +591,13 @@ export class SimServer {
     return null;
   }
 
+  /** The body vLLM itself sends for that status where it has one (401 auth, 404 model), else the envelope. */
+  private injectedError(status: number, model: string): HttpError {
+    if (status === 401) return new HttpError(401, { error: 'Unauthorized' });
+    if (status === 404) return new HttpError(404, errorBody(`The model \`${model}-unavailable\` does not exist.`, 404, 'NotFoundError', 'model'));
+    return new HttpError(status, errorBody(`Simulated failure (pd vLLM simulator fault injection): ${status} ${STATUS_CODES[status] ?? ''}`.trim(), status));
+  }
+
   /** Connector work before the engine runs the request: returns external tokens and, for NIXL producers, params. */
   private async connectorBefore(promptIds: number[], kvParams: unknown): Promise<{ external: number; remoteDecode: boolean; kvTokens: number; kvScale: number }> {
     const m = this.metrics;
@@ -650,7 +657,7 @@ export class SimServer {
         throw new HttpError(500, errorBody('EngineCore encountered an issue. See stack trace (above) for the root cause.', 500, 'InternalServerError'));
       }
       const injected = this.injectedStatus(fault);
-      if (injected !== null) throw new HttpError(injected, errorBody(`Simulated failure (pd vLLM simulator fault injection): ${injected} ${STATUS_CODES[injected] ?? ''}`.trim(), injected));
+      if (injected !== null) throw this.injectedError(injected, prepared.model);
       const crashN = this.opts.knobs.crashAfterRequests;
       if (crashN > 0 && this.generationRequests >= crashN) setImmediate(() => this.die(`crash-after-requests ${crashN}`));
     } catch (e) {

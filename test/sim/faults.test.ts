@@ -13,12 +13,16 @@ describe('fault injection', () => {
   });
 
   test('X-PD-Sim-Fault: status=<code> answers with that status in vLLM\'s error envelope', async () => {
-    for (const status of [400, 401, 404, 500, 503]) {
+    for (const status of [400, 404, 429, 500, 503]) {
       const r = await postJson(`${sim.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }] }, { 'x-pd-sim-fault': `status=${status}` });
       assert.equal(r.status, status);
       assert.deepEqual(Object.keys(r.json.error), ['message', 'type', 'param', 'code']);
       assert.equal(r.json.error.code, status);
     }
+    // 401 looks like vLLM's API-key middleware answer.
+    const auth = await postJson(`${sim.url}/v1/completions`, { prompt: 'x' }, { 'x-pd-sim-fault': 'status=401' });
+    assert.equal(auth.status, 401);
+    assert.deepEqual(auth.json, { error: 'Unauthorized' });
     const bad = await postJson(`${sim.url}/v1/completions`, { prompt: 'x' }, { 'x-pd-sim-fault': 'explode' });
     assert.equal(bad.status, 400);
     assert.match(bad.json.error.message, /invalid x-pd-sim-fault item 'explode'/);
