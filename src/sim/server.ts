@@ -97,7 +97,7 @@ export class SimServer {
   readonly nixl: Nixl | null = null;
   private server: Server | null = null;
   private readonly sockets = new Set<Socket>();
-  private readonly inflight = new Set<ServerResponse>();
+  private readonly inflight = new Map<ServerResponse, IncomingMessage>();
   private dead = false;
   private shuttingDown = false;
   private generationRequests = 0;
@@ -668,7 +668,7 @@ export class SimServer {
     if (fault.cutAfter !== undefined) prepared.cutAfter = fault.cutAfter;
     if (this.opts.knobs.logRequests)
       this.log.info('logger.py:71', `Received request ${prepared.id}: params: max_tokens=${prepared.base.maxTokens}, prompt_token_ids: ${prepared.prompts[0]!.ids.length} tokens`);
-    this.inflight.add(res);
+    this.inflight.set(res, req);
     res.on('close', () => this.inflight.delete(res));
     try {
       await this.run(req, res, prepared);
@@ -794,11 +794,13 @@ export class SimServer {
     L.raw(`${L.prefix()}vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.`);
     const aborted = this.engine.abortAll();
     void aborted;
-    for (const res of this.inflight) {
+    const dead = errorBody('EngineCore encountered an issue. See stack trace (above) for the root cause.', 500, 'InternalServerError');
+    for (const [res, req] of this.inflight) {
+      if (res.writableEnded) continue;
       if (res.headersSent) {
-        res.write(`data: ${JSON.stringify(errorBody('EngineCore encountered an issue. See stack trace (above) for the root cause.', 500, 'InternalServerError'))}\n\n`);
+        res.write(`data: ${JSON.stringify(dead)}\n\n`);
         res.end('data: [DONE]\n\n');
-      }
+      } else this.send(req, res, 500, dead);
     }
     this.timers.push(setTimeout(() => void this.shutdown(1), 500));
   }

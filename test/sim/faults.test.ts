@@ -79,11 +79,25 @@ describe('engine crash', () => {
     }
   });
 
-  test('X-PD-Sim-Fault: crash fails that request with 500 and kills the engine', async () => {
-    const sim = await startSim();
+  test('X-PD-Sim-Fault: crash fails that request with 500, ends running streams with data: {error} + [DONE], exits 1', async () => {
+    const sim = await startSim({ env: { PD_SIM_ITL_MS: '30' } });
     try {
+      const stream = await fetch(`${sim.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 1000, ignore_eos: true, stream: true }),
+      });
+      const reader = stream.body!.getReader();
+      let text = Buffer.from((await reader.read()).value!).toString();
       const r = await postJson(`${sim.url}/v1/completions`, { prompt: 'x' }, { 'x-pd-sim-fault': 'crash' });
       assert.equal(r.status, 500);
+      assert.equal(r.json.error.message, 'EngineCore encountered an issue. See stack trace (above) for the root cause.');
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        text += Buffer.from(value).toString();
+      }
+      assert.match(text, /data: \{"error":\{"message":"EngineCore encountered an issue\. See stack trace \(above\) for the root cause\.","type":"InternalServerError","param":null,"code":500\}\}\n\ndata: \[DONE\]\n\n$/);
       assert.equal(await sim.exited, 1);
     } finally {
       await sim.stop('SIGKILL');
