@@ -1,7 +1,7 @@
 /** `pd clear-cache` and `pd cache` through the built binary: exit codes, messages, JSON. */
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdir, writeFile, readdir, chmod, chown } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile, readdir, chmod, chown, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { tempDir } from '../helpers/tmp.js';
@@ -14,15 +14,7 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
   let kv: string;
   let cfg: string;
   let cleanup: () => Promise<void>;
-  const pd = (args: string[], opts: { uid?: number } = {}) => {
-    const argv = ['-c', cfg, ...args];
-    if (opts.uid === undefined) return execa(process.execPath, [MAIN, ...argv], { reject: false, env: { NO_COLOR: '1' } });
-    return execa(
-      'setpriv',
-      [`--reuid=${opts.uid}`, `--regid=${opts.uid}`, '--clear-groups', process.execPath, MAIN, ...argv],
-      { reject: false, env: { NO_COLOR: '1' } },
-    );
-  };
+  const pd = (args: string[]) => execa(process.execPath, [MAIN, '-c', cfg, ...args], { reject: false, env: { NO_COLOR: '1' } });
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('pd-cache-cli-'));
@@ -111,20 +103,34 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
   });
 
   test('as a non-root user, files written by root are reported with the chown fix (exit 1, partial)', async () => {
-    await chmod(dir, 0o755);
-    await chown(kv, 65534, 65534);
-    const mine = await writeEntry(kv, {});
-    await chown(join(kv, mine.name), 65534, 65534);
-    for (const f of await readdir(join(kv, mine.name))) await chown(join(kv, mine.name, f), 65534, 65534);
-    const roots = await writeEntry(kv, { layers: 2 }); // root-owned folder, 0755: nobody cannot unlink inside
-    const r = await pd(['clear-cache'], { uid: 65534 });
-    assert.equal(r.exitCode, 1, r.stdout + r.stderr);
-    assert.match(r.stdout, /Removed 1 entry \(3 files/);
-    assert.match(r.stderr, /could not remove 1 entry .*1 removed, 1 still in place/);
-    assert.match(r.stderr, new RegExp(`EACCES ${join(kv, roots.name)}/model\\.layers\\.0\\.self_attn\\.attn\\.safetensors: permission denied`));
-    assert.match(r.stderr, /hint: .*sudo chown -R \$USER /);
-    assert.doesNotMatch(r.stderr, /\n\s+at /);
-    assert.deepEqual(await readdir(kv), [roots.name]);
+    // The test temp root is private (0700), so this test uses its own world-traversable folder.
+    const pub = await mkdtemp('/tmp/pd-cache-nobody-');
+    try {
+      await chmod(pub, 0o755);
+      const nkv = join(pub, 'kv');
+      await mkdir(nkv);
+      await chown(nkv, 65534, 65534);
+      const ncfg = join(pub, 'pd.config.json');
+      await writeFile(ncfg, JSON.stringify({ kv: { sharedStoragePath: nkv }, stateDir: join(pub, 'state') }));
+      const mine = await writeEntry(nkv, {});
+      await chown(join(nkv, mine.name), 65534, 65534);
+      for (const f of await readdir(join(nkv, mine.name))) await chown(join(nkv, mine.name, f), 65534, 65534);
+      const roots = await writeEntry(nkv, { layers: 2 }); // root-owned folder, 0755: nobody cannot unlink inside
+      const r = await execa(
+        'setpriv',
+        ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, MAIN, '-c', ncfg, 'clear-cache'],
+        { reject: false, env: { NO_COLOR: '1' } },
+      );
+      assert.equal(r.exitCode, 1, r.stdout + r.stderr);
+      assert.match(r.stdout, /Removed 1 entry \(3 files/);
+      assert.match(r.stderr, /could not remove 1 entry .*1 removed, 1 still in place/);
+      assert.match(r.stderr, new RegExp(`EACCES ${join(nkv, roots.name)}/model\\.layers\\.0\\.self_attn\\.attn\\.safetensors: permission denied`));
+      assert.match(r.stderr, /hint: .*sudo chown -R \$USER /);
+      assert.doesNotMatch(r.stderr, /\n\s+at /);
+      assert.deepEqual(await readdir(nkv), [roots.name]);
+    } finally {
+      await rm(pub, { recursive: true, force: true });
+    }
   });
 
   test('pd cache stats prints figures and JSON; pd cache defaults to stats', async () => {
