@@ -6,6 +6,7 @@ import { loadConfig } from '../../config/load.js';
 import { readStackState, stateIsLive } from '../../stack/state.js';
 import { clearCache, failureHint, type ClearReport } from '../../cache/clear.js';
 import { parseDuration } from '../../cache/duration.js';
+import { assertSafeCachePath } from '../../cache/safety.js';
 import { formatAgo, formatBytes, formatCount, formatElapsed } from '../../cache/format.js';
 
 interface ClearFlags {
@@ -103,6 +104,8 @@ export async function runClearCache(flags: ClearFlags): Promise<number> {
   const configuredPath = config.kv.sharedStoragePath;
   const olderThanMs = flags.olderThan !== undefined ? parseDuration(flags.olderThan, '--older-than') : undefined;
   const concurrency = parseConcurrency(flags.concurrency);
+  // Bad paths are refused (exit 2) before anything else is looked at; clearCache checks again.
+  assertSafeCachePath(flags.path ?? configuredPath, configuredPath);
 
   const state = await readStackState(config.stateDir).catch(() => null);
   if (state && stateIsLive(state)) {
