@@ -3,7 +3,7 @@
  * Resolves with the process exit code: 0 after SIGTERM/SIGINT, 1 on start-up failure or simulated crash,
  * 2 on a command-line error (like argparse).
  */
-import { ArgError, parseSimArgs, KNOB_DOCS, knobEnv, knobFlag, DEFAULT_KNOBS } from './options.js';
+import { ArgError, parseSimArgs, KNOB_DOCS, knobEnv, knobFlag } from './options.js';
 import { SimServer, StartupFailure } from './server.js';
 import { SimLogger } from './log.js';
 
@@ -25,7 +25,6 @@ export function simUsage(prog = 'pd-vllm-sim'): string {
     '',
     'Per-request faults: header `X-PD-Sim-Fault: status=503,stall=500,cut=3,slow=2,crash` (any subset).',
   );
-  void DEFAULT_KNOBS;
   return lines.join('\n');
 }
 

@@ -10,13 +10,13 @@ import { SimLogger } from './log.js';
 import { SimMetrics } from './metrics.js';
 import { compareVersions, isZeroLatency, type SimOptions } from './options.js';
 import {
-  chatChunk, chatRequestSchema, chatResponse, completionChunk, completionRequestSchema, completionResponse,
-  errorBody, formatIssues, usage, usageChunk, type ChoiceResult, type Usage,
+  chatChunk, chatResponse, completionChunk, completionResponse, errorBody, usage, usageChunk, type ChoiceResult, type Usage,
 } from './protocol.js';
 import { SharedStorage } from './kv/shared-storage.js';
 import { Nixl, pyRepr, type NixlParams } from './kv/nixl.js';
+import { HttpError, badRequest, validationError, prepareRequest, type Prepared } from './request.js';
 import { FAULT_HEADER, FaultHeaderError, parseFaultHeader, type RequestFault } from './faults.js';
-import { tokenize, tokenizeChat, detokenize, VOCAB_SIZE } from './tokenizer.js';
+import { tokenize, tokenizeChat, detokenize } from './tokenizer.js';
 import { mulberry32 } from './rng.js';
 import {
   addressInUse, cudaOomMessage, engineCoreFailure, ENGINE_INIT_FAILED, modelNotFoundMessage,
@@ -60,30 +60,6 @@ const ROUTES: Route[] = [
   { path: '/v1/completions', methods: 'POST' },
   { path: '/metrics', methods: 'GET' },
 ];
-
-class HttpError extends Error {
-  constructor(readonly status: number, readonly body: unknown) {
-    super(typeof body === 'string' ? body : JSON.stringify(body));
-  }
-}
-const badRequest = (msg: string): HttpError => new HttpError(400, errorBody(msg, 400));
-const validationError = (msg: string): HttpError => new HttpError(400, errorBody(msg, 400, 'Bad Request'));
-
-interface Prepared {
-  kind: 'chat' | 'completion';
-  id: string;
-  created: number;
-  model: string;
-  stream: boolean;
-  includeUsage: boolean;
-  continuousUsage: boolean;
-  echo: boolean;
-  prompts: Array<{ ids: number[]; text: string }>;
-  n: number;
-  base: Omit<GenParams, 'promptIds' | 'externalTokens' | 'kvTransferTokens' | 'kvCostScale'>;
-  kvParams: unknown;
-  cutAfter: number;
-}
 
 export class SimServer {
   readonly log: SimLogger;
@@ -501,85 +477,6 @@ export class SimServer {
 
   // ---------------------------------------------------------------- generation
 
-  private prepare(kind: 'chat' | 'completion', req: IncomingMessage, raw: unknown): Prepared {
-    if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
-      throw validationError(`[{'type': 'model_attributes_type', 'loc': ('body',), 'msg': 'Input should be a valid dictionary or object to extract fields from', 'input': ${pyRepr(raw)}}]`);
-    const parsed = kind === 'chat' ? chatRequestSchema.safeParse(raw) : completionRequestSchema.safeParse(raw);
-    if (!parsed.success) throw validationError(formatIssues(parsed.error.issues, raw));
-    const r = parsed.data as Record<string, unknown> & import('./protocol.js').ChatRequest & import('./protocol.js').CompletionRequest;
-    const valueError = (m: string): HttpError =>
-      validationError(`[{'type': 'value_error', 'loc': ('body',), 'msg': 'Value error, ${m}', 'input': ${pyRepr(raw)}}]`);
-    if (r.stream_options != null && !r.stream) throw valueError('Stream options can only be defined when `stream=True`.');
-    if (r.model != null && r.model !== '' && !this.opts.servedModelNames.includes(r.model))
-      throw new HttpError(404, errorBody(`The model \`${r.model}\` does not exist.`, 404, 'NotFoundError', 'model'));
-
-    // Prompts.
-    let prompts: Array<{ ids: number[]; text: string }>;
-    if (kind === 'chat') {
-      const ids = tokenizeChat(r.messages as never, r.add_generation_prompt !== false);
-      prompts = [{ ids, text: '' }];
-    } else {
-      const p = r.prompt;
-      if (p == null || (Array.isArray(p) && p.length === 0)) throw badRequest('Either prompt or prompt_embeds must be provided and non-empty.');
-      if (typeof p === 'string') prompts = [{ ids: tokenize(p), text: p }];
-      else if (typeof p[0] === 'string') prompts = (p as string[]).map((t) => ({ ids: tokenize(t), text: t }));
-      else if (typeof p[0] === 'number') prompts = [{ ids: p as number[], text: detokenize(p as number[]) }];
-      else prompts = (p as number[][]).map((ids) => ({ ids, text: detokenize(ids) }));
-    }
-    const n = r.n ?? 1;
-    if (n < 1) throw badRequest(`n must be at least 1, got ${n}.`);
-    const requested = kind === 'chat' ? (r.max_completion_tokens ?? r.max_tokens ?? null) : (r.max_tokens ?? 16);
-    if (requested !== null && requested < 1) throw badRequest(`max_tokens must be at least 1, got ${requested}.`);
-    if (r.temperature != null && r.temperature < 0) throw badRequest(`temperature must be non-negative, got ${r.temperature}.`);
-    let maxTokens = 0;
-    for (const pr of prompts) {
-      if (pr.ids.length === 0) throw badRequest('The decoder prompt cannot be empty');
-      for (const id of pr.ids) if (id < 0 || id >= VOCAB_SIZE) throw badRequest(`Token id ${id} is out of vocabulary`);
-      const L = pr.ids.length;
-      if (L >= this.maxModelLen || (requested === null && L >= this.maxModelLen))
-        throw badRequest(
-          `This model's maximum context length is ${this.maxModelLen} tokens. However, your request has ${L} input tokens. Please reduce the length of the input messages.`,
-        );
-      if (requested !== null && L + requested > this.maxModelLen)
-        throw badRequest(
-          `'max_tokens' or 'max_completion_tokens' is too large: ${requested}. This model's maximum context length is ${this.maxModelLen} tokens and your request has ${L} input tokens (${requested} > ${this.maxModelLen} - ${L}).`,
-        );
-      maxTokens = requested ?? this.maxModelLen - L;
-    }
-    const minTokens = r.min_tokens ?? 0;
-    if (minTokens < 0) throw badRequest(`min_tokens must be greater than or equal to 0, got ${minTokens}.`);
-    if (minTokens > maxTokens) throw badRequest(`min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${minTokens}.`);
-    const stop = r.stop == null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop;
-    const headerId = req.headers['x-request-id'];
-    const baseId = (typeof headerId === 'string' && headerId) || r.request_id || randomUUID().replace(/-/g, '');
-    return {
-      kind,
-      id: `${kind === 'chat' ? 'chatcmpl' : 'cmpl'}-${baseId}`,
-      created: Math.floor(Date.now() / 1000),
-      model: r.model || this.modelName,
-      stream: r.stream === true,
-      includeUsage: r.stream_options?.include_usage === true,
-      continuousUsage: r.stream_options?.include_usage === true && r.stream_options?.continuous_usage_stats === true,
-      echo: kind === 'completion' && r.echo === true,
-      prompts,
-      n,
-      base: {
-        maxTokens,
-        minTokens,
-        ignoreEos: r.ignore_eos === true,
-        stop,
-        stopTokenIds: r.stop_token_ids ?? [],
-        includeStopStrInOutput: r.include_stop_str_in_output === true,
-        seed: r.seed ?? null,
-        temperature: r.temperature ?? null,
-        stallMs: this.opts.knobs.stallMs,
-        slowdown: 1,
-      },
-      kvParams: r.kv_transfer_params,
-      cutAfter: this.opts.knobs.cutAfter,
-    };
-  }
-
   /** Decide injected failures for this request (knobs + header). */
   private injectedStatus(fault: RequestFault): number | null {
     if (fault.status) return fault.status;
@@ -650,7 +547,12 @@ export class SimServer {
         if (e instanceof FaultHeaderError) throw badRequest(e.message);
         throw e;
       }
-      prepared = this.prepare(kind, req, this.parseJson(text));
+      prepared = prepareRequest(kind, req, this.parseJson(text), {
+        servedModelNames: this.opts.servedModelNames,
+        maxModelLen: this.maxModelLen,
+        stallMs: this.opts.knobs.stallMs,
+        cutAfter: this.opts.knobs.cutAfter,
+      });
       this.generationRequests++;
       if (fault.crash) {
         this.die('x-pd-sim-fault crash');
@@ -792,8 +694,7 @@ export class SimServer {
     L.error('core.py:710', `EngineCore encountered a fatal error. (simulated: ${reason})`, 'EngineCore_DP0');
     L.error('async_llm.py:480', 'AsyncLLM output_handler failed.');
     L.raw(`${L.prefix()}vllm.v1.engine.exceptions.EngineDeadError: EngineCore encountered an issue. See stack trace (above) for the root cause.`);
-    const aborted = this.engine.abortAll();
-    void aborted;
+    this.engine.abortAll();
     const dead = errorBody('EngineCore encountered an issue. See stack trace (above) for the root cause.', 500, 'InternalServerError');
     for (const [res, req] of this.inflight) {
       if (res.writableEnded) continue;

@@ -14,7 +14,7 @@ function runToExit(args: string[], env: Record<string, string> = {}): Promise<{ 
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+    const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
     child.on('exit', (code) => {
       clearTimeout(timer);
       resolve({ code, out });
@@ -84,7 +84,7 @@ describe('start-up', () => {
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-    await new Promise((r) => setTimeout(r, 500));
+    while (!out.includes('Starting to load model')) await new Promise((r) => setTimeout(r, 20));
     await assert.rejects(fetch(`http://127.0.0.1:${port}/health`));
     const code = await exited;
     assert.equal(code, 1);
