@@ -746,8 +746,10 @@ function kvTransferConfigRepr(kv: Record<string, unknown>): string {
     ['kv_connector_extra_config', kv.kv_connector_extra_config ?? {}],
     ['kv_connector_module_path', kv.kv_connector_module_path ?? null],
   ];
-  const fmt = (v: unknown): string => (typeof v === 'number' && !Number.isInteger(v) ? String(v) : typeof v === 'number' && v >= 1e6 ? v.toExponential().replace('e+', 'e+') : pyRepr(v));
-  return `KVTransferConfig(${fields.map(([k, v]) => `${k}=${fmt(v)}`).join(', ')})`;
+  // kv_buffer_size is a float in vLLM (1e9 prints as 1000000000.0).
+  const fmt = (v: unknown, k: string): string =>
+    k === 'kv_buffer_size' && typeof v === 'number' && Number.isInteger(v) ? `${v}.0` : pyRepr(v);
+  return `KVTransferConfig(${fields.map(([k, v]) => `${k}=${fmt(v, k)}`).join(', ')})`;
 }
 
 function sleep(ms: number): Promise<void> {
