@@ -13,7 +13,7 @@ import {
   chatChunk, chatResponse, completionChunk, completionResponse, errorBody, usage, usageChunk, type ChoiceResult, type Usage,
 } from './protocol.js';
 import { SharedStorage } from './kv/shared-storage.js';
-import { Nixl, pyRepr, type NixlParams } from './kv/nixl.js';
+import { Nixl, PyRaw, pyRepr, type NixlParams } from './kv/nixl.js';
 import { HttpError, badRequest, validationError, prepareRequest, type Prepared } from './request.js';
 import { FAULT_HEADER, FaultHeaderError, parseFaultHeader, type RequestFault } from './faults.js';
 import { tokenize, tokenizeChat, detokenize } from './tokenizer.js';
@@ -69,6 +69,7 @@ export class SimServer {
   readonly metrics: SimMetrics;
   readonly connector: ConnectorKind;
   readonly connectorName: string | null;
+  readonly engineId: string;
   readonly storage: SharedStorage | null = null;
   readonly nixl: Nixl | null = null;
   private server: Server | null = null;
@@ -114,6 +115,8 @@ export class SimServer {
       this.metrics.addTokens(p, g);
     };
     const kv = opts.kvTransferConfig;
+    // KVTransferConfig assigns a random uuid when engine_id is not given.
+    this.engineId = kv?.engine_id ?? randomUUID();
     this.connectorName = kv?.kv_connector ?? null;
     if (!this.connectorName) this.connector = 'none';
     else if (this.connectorName === 'SharedStorageConnector' || this.connectorName === 'ExampleConnector') {
@@ -123,7 +126,7 @@ export class SimServer {
       this.storage = new SharedStorage(path, opts.blockSize, opts.knobs.kvLayers, opts.knobs.kvLayerBytes);
     } else if (this.connectorName === 'NixlConnector') {
       this.connector = 'nixl';
-      this.nixl = new Nixl(kv?.engine_id, env, opts.blockSize);
+      this.nixl = new Nixl(this.engineId, env, opts.blockSize);
     } else this.connector = 'other';
   }
 
@@ -172,7 +175,9 @@ export class SimServer {
     const L = this.log;
     const o = this.opts;
     L.info('api_server.py:1839', `vLLM API server version ${o.knobs.vllmVersion}`);
-    L.info('utils.py:233', `non-default args: ${pyRepr(o.nonDefaultArgs)}`);
+    const args = { ...o.nonDefaultArgs };
+    if (o.kvTransferConfig) args.kv_transfer_config = new PyRaw(kvTransferConfigRepr({ ...o.kvTransferConfig, engine_id: this.engineId }));
+    L.info('utils.py:233', `non-default args: ${pyRepr(args)}`);
     L.info('model.py:547', `Resolved architecture: Qwen3ForCausalLM`);
     L.info('model.py:1510', `Using max model len ${this.maxModelLen}`);
     L.info('scheduler.py:205', 'Chunked prefill is enabled with max_num_batched_tokens=8192.');
@@ -195,10 +200,10 @@ export class SimServer {
     L.info('sim.py:1', `Simulated GPU: CUDA_VISIBLE_DEVICES=${cvd === undefined ? '(unset)' : cvd} (pd vLLM simulator; no GPU is used)`, 'EngineCore_DP0');
     if (this.connectorName) {
       const kv = o.kvTransferConfig!;
-      L.info('factory.py:51', `Creating v1 connector with name: ${this.connectorName} and engine_id: ${kv.engine_id ?? this.nixl?.engineId ?? randomUUID()}`, 'EngineCore_DP0');
+      L.info('factory.py:51', `Creating v1 connector with name: ${this.connectorName} and engine_id: ${this.engineId}`, 'EngineCore_DP0');
       L.warning('base.py:85', 'Initializing KVConnectorBase_V1. This API is experimental and subject to change in the future as we iterate the design.', 'EngineCore_DP0');
       if (this.storage) {
-        L.info(`${this.connectorFile}:102`, kvTransferConfigRepr(kv), 'EngineCore_DP0');
+        L.info(`${this.connectorFile}:102`, kvTransferConfigRepr({ ...kv, engine_id: this.engineId }), 'EngineCore_DP0');
         L.info(`${this.connectorFile}:103`, `Shared storage path is ${this.storage.storagePath}`, 'EngineCore_DP0');
       }
       if (this.nixl) {

@@ -79,8 +79,14 @@ export class Nixl {
   }
 }
 
+/** Text printed as-is by pyRepr (an object's own repr, e.g. `KVTransferConfig(...)`). */
+export class PyRaw {
+  constructor(readonly text: string) {}
+}
+
 /** Python repr of a dict, as vLLM's `%s` formatting of kv_transfer_params prints it. */
 export function pyRepr(v: unknown): string {
+  if (v instanceof PyRaw) return v.text;
   if (v === null || v === undefined) return 'None';
   if (v === true) return 'True';
   if (v === false) return 'False';
