@@ -343,12 +343,20 @@ export class SimServer {
     this.log.access(`${addr}:${req.socket.remotePort ?? 0}`, req.method ?? 'GET', req.url ?? '/', req.httpVersion, status, STATUS_CODES[status] ?? '');
   }
 
+  /** --enable-request-id-headers: echo X-Request-Id (or a fresh one) on every response, as vLLM's middleware does. */
+  private requestIdHeader(req: IncomingMessage): Record<string, string> {
+    if (this.opts.nonDefaultArgs.enable_request_id_headers !== true) return {};
+    const id = req.headers['x-request-id'];
+    return { 'x-request-id': typeof id === 'string' && id ? id : randomUUID().replace(/-/g, '') };
+  }
+
   private send(req: IncomingMessage, res: ServerResponse, status: number, body: unknown, contentType = 'application/json'): void {
     const data = body === null ? '' : typeof body === 'string' ? body : JSON.stringify(body);
     res.writeHead(status, {
       'content-type': contentType,
       'content-length': Buffer.byteLength(data),
       server: 'uvicorn',
+      ...this.requestIdHeader(req),
     });
     res.end(data);
     this.access(req, status);
@@ -604,7 +612,7 @@ export class SimServer {
       if (!closed) res.write(`data: ${data}\n\n`);
     };
     if (p.stream) {
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', server: 'uvicorn' });
+      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', server: 'uvicorn', ...this.requestIdHeader(req) });
       res.flushHeaders();
       this.access(req, 200);
     }

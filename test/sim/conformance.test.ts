@@ -9,7 +9,7 @@ const MODEL = 'Qwen/Qwen3-4B-Instruct-2507';
 describe('HTTP conformance with vLLM shapes', () => {
   let sim: SimHandle;
   before(async () => {
-    sim = await startSim({ model: '/mnt/models/Qwen3-4B-Instruct-2507', args: ['--served-model-name', MODEL, '--max-model-len', '512', '--api-key', 'sekret'] });
+    sim = await startSim({ model: '/mnt/models/Qwen3-4B-Instruct-2507', args: ['--served-model-name', MODEL, '--max-model-len', '512', '--api-key', 'sekret', '--enable-request-id-headers'] });
   });
   after(async () => {
     await sim.stop();
@@ -54,6 +54,7 @@ describe('HTTP conformance with vLLM shapes', () => {
     assert.equal(r.status, 200);
     assertSameShape(r.json, fixture('completion.json'));
     assert.equal(r.json.id, 'cmpl-req-42');
+    assert.equal(r.headers.get('x-request-id'), 'req-42'); // --enable-request-id-headers
     assert.equal(r.json.model, MODEL);
     assert.deepEqual([r.json.usage.prompt_tokens, r.json.usage.completion_tokens, r.json.usage.total_tokens], [20, 7, 27]);
     assert.equal(r.json.choices[0].finish_reason, 'length');
