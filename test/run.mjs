@@ -1,35 +1,70 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with node's own test runner (tsx loads TypeScript).
 // Usage: node test/run.mjs [substring filter ...]
-import { readdirSync, statSync } from 'node:fs';
+//
+// Safety net for processes a killed or timed-out test could not clean up: the runner lives in its own process
+// group (killed as a whole at the end), every temp dir is created under one root, and any pd stack whose state
+// file is still under that root is stopped with `pd down` (detached supervisors leave the process group).
+import { readdirSync, statSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { spawn } from 'node:child_process';
+import { tmpdir } from 'node:os';
+import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const filters = process.argv.slice(2);
 
-function walk(dir) {
+function walk(dir, match) {
   const out = [];
   for (const name of readdirSync(dir)) {
     const full = join(dir, name);
-    if (statSync(full).isDirectory()) out.push(...walk(full));
-    else if (name.endsWith('.test.ts')) out.push(relative(root, full));
+    let st;
+    try { st = statSync(full); } catch { continue; }
+    if (st.isDirectory()) out.push(...walk(full, match));
+    else if (match(name)) out.push(full);
   }
   return out;
 }
 
-const files = walk(join(root, 'test'))
+const files = walk(join(root, 'test'), (n) => n.endsWith('.test.ts'))
+  .map((f) => relative(root, f))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
   .sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
 }
+
+const tmpRoot = mkdtempSync(join(tmpdir(), 'pd-tests-'));
 const concurrency = process.env.PD_TEST_CONCURRENCY ?? '2';
 const child = spawn(
   process.execPath,
   ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...files],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1' } },
+  {
+    cwd: root,
+    stdio: 'inherit',
+    detached: true,
+    env: { ...process.env, FORCE_COLOR: '0', NO_COLOR: '1', PD_TEST_TMP_ROOT: tmpRoot },
+  },
 );
-child.on('exit', (code, signal) => process.exit(signal ? 1 : (code ?? 1)));
+for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => child.kill(sig));
+
+function sweep() {
+  try { process.kill(-child.pid, 'SIGKILL'); } catch { /* group already gone */ }
+  const states = existsSync(tmpRoot) ? walk(tmpRoot, (n) => n === 'state.json') : [];
+  for (const state of states) {
+    const stateDir = join(state, '..');
+    console.error(`test runner: stopping a stack a test left behind (${stateDir})`);
+    spawnSync(process.execPath, [join(root, 'dist/cli/main.js'), 'down', '--grace', '2'], {
+      env: { ...process.env, PD_STATE_DIR: stateDir },
+      cwd: tmpRoot,
+      stdio: 'inherit',
+    });
+  }
+  rmSync(tmpRoot, { recursive: true, force: true });
+}
+
+child.on('exit', (code, signal) => {
+  sweep();
+  process.exit(signal ? 1 : (code ?? 1));
+});
