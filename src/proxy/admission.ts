@@ -2,6 +2,8 @@
  * Admission control: at most `maxConcurrent` requests inside the two stages at once, and a FIFO queue of at
  * most `queueSize` waiting behind them, each for at most `queueMs`. Beyond that callers are refused.
  */
+import type { AbortLike } from './abort-flag.js';
+
 export type AdmissionRejectReason = 'queue_full' | 'queue_timeout' | 'aborted' | 'closed';
 
 export class AdmissionRejected extends Error {
@@ -56,7 +58,7 @@ export class Admission {
    * Wait in the FIFO queue for a slot. Rejects with AdmissionRejected: `queue_full` at once when the queue is
    * full, `queue_timeout` after queueMs, `aborted` when the signal fires (the caller's client went away).
    */
-  acquire(signal?: AbortSignal): Promise<void> {
+  acquire(signal?: AbortLike): Promise<void> {
     if (this.tryAcquire()) return Promise.resolve();
     if (this.closed) return Promise.reject(new AdmissionRejected('closed'));
     if (this.waiting >= this.opts.queueSize) return Promise.reject(new AdmissionRejected('queue_full'));

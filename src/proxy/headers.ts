@@ -20,6 +20,8 @@ export const HOP_BY_HOP = new Set([
 
 function connectionListed(value: string | string[] | undefined): Set<string> | null {
   if (value === undefined) return null;
+  // Fast path for what nearly every client sends.
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') return null;
   const s = Array.isArray(value) ? value.join(',') : value;
   const names = s
     .split(',')

@@ -12,6 +12,7 @@ import { setHealth, type EngineState } from './engine.js';
 import type { Balancer } from './balancer.js';
 import type { TokenBucket } from './token-bucket.js';
 import { Admission, AdmissionRejected } from './admission.js';
+import { AbortFlag, type AbortLike } from './abort-flag.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { openAiErrorBody, sseErrorEvent } from './openai-error.js';
 import {
@@ -105,7 +106,7 @@ const REQUEST_ID_RE = /^[\x21-\x7e]{1,256}$/;
 
 export class Pipeline {
   /** Abort handles of every request in progress (close() aborts them all). */
-  readonly active = new Set<AbortController>();
+  readonly active = new Set<AbortFlag>();
   requestsTotal = 0;
   private readonly apiKeyBuf: Buffer | undefined;
   private readonly kvParams: boolean;
@@ -194,7 +195,7 @@ export class Pipeline {
   }
 
   /** Wait for a rate-limit token (or refuse): resolves with the ms waited. */
-  private async rateLimit(signal: AbortSignal): Promise<number> {
+  private async rateLimit(signal: AbortLike): Promise<number> {
     const bucket = this.d.bucket;
     if (bucket === null) return 0;
     const waitMs = bucket.tryTake();
@@ -235,7 +236,7 @@ export class Pipeline {
     return reserved;
   }
 
-  private async admit(signal: AbortSignal): Promise<number> {
+  private async admit(signal: AbortLike): Promise<number> {
     const adm = this.d.admission;
     if (adm.tryAcquire()) return 0;
     const t = performance.now();
@@ -297,7 +298,7 @@ export class Pipeline {
       } catch (e) {
         engine.inFlight--;
         const code = errCode(e);
-        if (opts.signal && (opts.signal as AbortSignal).aborted) throw e;
+        if (opts.signal && (opts.signal as AbortLike).aborted) throw e;
         this.d.metrics.upstreamErrors.inc({ engine: engine.name, stage, kind: code || 'error' });
         if (code === 'ECONNREFUSED' && engine.healthy) {
           setHealth(engine, false);
@@ -345,7 +346,7 @@ export class Pipeline {
       producer: null,
       consumer: null,
     };
-    const ac = new AbortController();
+    const ac = new AbortFlag();
     let stage: Stage = 'queue';
     let clientGone = false;
     const onClose = (): void => {
@@ -387,8 +388,8 @@ export class Pipeline {
       }
 
       const tq = performance.now();
-      await this.rateLimit(ac.signal);
-      await this.admit(ac.signal);
+      await this.rateLimit(ac);
+      await this.admit(ac);
       admitted = true;
       const queueMs = performance.now() - tq;
       rec.queueMs = queueMs;
@@ -413,7 +414,7 @@ export class Pipeline {
           path,
           headers: h1,
           body: s1,
-          signal: ac.signal,
+          signal: ac,
           headersTimeout: this.d.timeouts.prefillMs,
           bodyTimeout: this.d.timeouts.prefillMs,
         });
@@ -472,7 +473,7 @@ export class Pipeline {
           path,
           headers: h2,
           body: s2,
-          signal: ac.signal,
+          signal: ac,
           headersTimeout: this.d.timeouts.decodeHeadersMs,
           bodyTimeout: this.d.timeouts.decodeIdleMs,
         });
@@ -622,7 +623,7 @@ export class Pipeline {
       producer: null,
       consumer: null,
     };
-    const ac = new AbortController();
+    const ac = new AbortFlag();
     let clientGone = false;
     const onClose = (): void => {
       if (!res.writableFinished) {
@@ -662,7 +663,7 @@ export class Pipeline {
           path: req.url ?? '/',
           headers,
           body: raw ?? null,
-          signal: ac.signal,
+          signal: ac,
           headersTimeout: this.d.timeouts.decodeHeadersMs,
           bodyTimeout: this.d.timeouts.decodeIdleMs,
         });
