@@ -38,11 +38,21 @@ export interface FixedUpstreamOptions {
   host?: string;
 }
 
+/** What the upstream really did for one streamed request (ms, its own clock): the truth a client is judged by. */
+export interface TruthRecord {
+  /** Request fully received → first content chunk written. */
+  ttftMs: number;
+  /** Gaps between consecutive content chunk writes. */
+  itlsMs: number[];
+}
+
 export interface FixedUpstream {
   url: string;
   port: number;
   requests: () => number;
   bodies: () => unknown[];
+  /** Per-request truth since the last reset (also served as GET /truth; DELETE /truth resets). */
+  truth: () => TruthRecord[];
   close: () => Promise<void>;
 }
 
@@ -62,10 +72,17 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
   const o = { ttftMs: 20, itlMs: 5, includeUsage: true, roleChunk: true, model: 'fixed-model', ...opts };
   let count = 0;
   const bodies: unknown[] = [];
+  let truth: TruthRecord[] = [];
   const sockets = new Set<import('node:net').Socket>();
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const t0 = performance.now();
+    if (req.url === '/truth') {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(truth));
+      if (req.method === 'DELETE') truth = [];
+      return;
+    }
     if (req.method === 'GET' && req.url === '/v1/models') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ object: 'list', data: [{ id: o.model, object: 'model', root: `/models/${o.model}` }] }));
@@ -73,6 +90,8 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
     }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    const arrived = performance.now();
+    const writes: number[] = [];
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
     bodies.push(body);
     const n = ++count;
@@ -121,7 +140,9 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
           ? { id, object: 'chat.completion.chunk', choices: [{ index: 0, delta: { content: text }, finish_reason: null }] }
           : { id, object: 'text_completion', choices: [{ index: 0, text, finish_reason: null }] },
       );
+      writes.push(performance.now());
     }
+    if (writes.length > 0) truth.push({ ttftMs: writes[0]! - arrived, itlsMs: writes.slice(1).map((w, i) => w - writes[i]!) });
     if (o.includeUsage) send({ id, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens } });
     res.write(`${prefix}[DONE]\n\n`);
     res.end();
@@ -147,6 +168,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
     port,
     requests: () => count,
     bodies: () => bodies,
+    truth: () => truth,
     close: () =>
       new Promise<void>((resolve) => {
         for (const s of sockets) s.destroy();
