@@ -1,17 +1,12 @@
 /** Build the proxy's options from a pd config (used by `pd up` and by `pd proxy -c`). */
 import type { EngineInstance, PdConfig } from '../config/schema.js';
 import type { ProxyOptions, Upstream } from './server.js';
+import { httpUrl } from '../util/net.js';
 
-/** Where to reach an engine that binds `host`: wildcard binds are reached on loopback. */
-export function connectHost(host: string): string {
-  if (host === '0.0.0.0' || host === '') return '127.0.0.1';
-  if (host === '::' || host === '[::]') return '::1';
-  return host;
-}
+export { connectHost } from '../util/net.js';
 
 export function engineBaseUrl(e: Pick<EngineInstance, 'host' | 'port'>): string {
-  const h = connectHost(e.host);
-  return `http://${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}:${e.port}`;
+  return httpUrl(e.host, e.port);
 }
 
 export function upstreamsFromConfig(config: PdConfig): { producers: Upstream[]; consumers: Upstream[] } {

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { EngineInstance, PdConfig, Role } from '../config/schema.js';
+import { httpUrl } from '../util/net.js';
 import {
   buildKvTransferConfig,
   defaultKvRole,
@@ -46,11 +47,6 @@ export function engineName(role: Role, index: number): string {
   return `${role}-${index}`;
 }
 
-export function connectHost(host: string): string {
-  if (host === '0.0.0.0' || host === '' || host === '*') return '127.0.0.1';
-  if (host === '::' || host === '[::]') return '[::1]';
-  return host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
-}
 
 /** Split a configured command such as "vllm" or "python -m vllm.entrypoints.cli.main" into argv. */
 export function splitCommand(command: string): string[] {
@@ -135,7 +131,7 @@ export function buildEnginePlans(config: PdConfig, opts: PlanOptions): EnginePla
       gpus: [...instance.gpus],
       host: instance.host,
       port: instance.port,
-      url: `http://${connectHost(instance.host)}:${instance.port}`,
+      url: httpUrl(instance.host, instance.port),
       kvRole,
       kvTransferConfig,
       argv,

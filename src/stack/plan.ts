@@ -1,7 +1,8 @@
 /** What `pd up` will run: engines (exact argv/env), the connector choice and the proxy's routes. */
 import type { PdConfig } from '../config/schema.js';
 import { validateConfig, type ConfigProblem } from '../config/validate.js';
-import { buildEnginePlans, connectHost, type EnginePlan } from './engine-plan.js';
+import { buildEnginePlans, type EnginePlan } from './engine-plan.js';
+import { httpUrl } from '../util/net.js';
 import { isNixlConnector } from './kv-transfer-config.js';
 import type { ConnectorChoice } from './connector.js';
 import { shellCommandLine } from '../util/shell-quote.js';
@@ -51,7 +52,7 @@ export function makePlan(config: PdConfig, opts: MakePlanOptions): StackPlan {
     proxy: {
       host: config.proxy.host,
       port: config.proxy.port,
-      url: `http://${connectHost(config.proxy.host)}:${config.proxy.port}`,
+      url: httpUrl(config.proxy.host, config.proxy.port),
       routes: proxyRoutes(config, connector),
     },
     sharedStoragePath: connector === 'NixlConnector' ? null : config.kv.sharedStoragePath,

@@ -12,6 +12,7 @@ import { buildEnginePlans, splitCommand } from './engine-plan.js';
 import { isSharedStorageConnector } from './kv-transfer-config.js';
 import { probeVllmVersion, usesExampleConnectorName, type ConnectorChoice } from './connector.js';
 import { readStackState, stateIsLive } from './state.js';
+import { formatBytes } from '../cache/format.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -62,16 +63,6 @@ export function portFree(port: number, host: string): Promise<boolean> {
     srv.once('error', () => resolve(false));
     srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
   });
-}
-
-function humanBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let i = 0;
-  while (n >= 1024 && i < units.length - 1) {
-    n /= 1024;
-    i++;
-  }
-  return `${n.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 function looksLocal(model: string): boolean {
@@ -215,7 +206,7 @@ async function checkStorage(opts: PreflightOptions): Promise<Check> {
   }
   const fs = await statfs(target);
   const free = fs.bavail * fs.bsize;
-  const detail = `${dir} ${existed ? 'is writable' : 'can be created'}; ${humanBytes(free)} free`;
+  const detail = `${dir} ${existed ? 'is writable' : 'can be created'}; ${formatBytes(free)} free`;
   if (free < 5 * 1024 ** 3) {
     return { name: 'shared storage', status: 'warn', detail, hint: 'Less than 5 GiB free: run `pd clear-cache` or set kv.cache.maxBytes.' };
   }
