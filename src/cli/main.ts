@@ -8,6 +8,14 @@ import { reportError } from './run-command.js';
 import { buildProgram } from './program.js';
 
 export async function main(argv: string[]): Promise<void> {
+  // `pd sim …` takes the `vllm serve` command line untouched (its --version, --help, -c … are vLLM's, not pd's).
+  if (argv[2] === 'sim') {
+    const { runSim } = await import('../sim/run.js');
+    const code = await runSim(argv.slice(3), { prog: 'pd sim' });
+    // The simulator may leave timers behind (a start-up delay interrupted by a signal): end the process.
+    setImmediate(() => process.exit(code));
+    return;
+  }
   const program = await buildProgram(argv.slice(2));
   try {
     await program.parseAsync(argv);

@@ -47,3 +47,9 @@ test('pd sim --help lists the simulator knobs', async () => {
   assert.equal(code, 0);
   for (const s of ['--sim-startup-delay', 'PD_SIM_ZERO_LATENCY', 'PD_SIM_VLLM_VERSION', 'X-PD-Sim-Fault', '--max-num-seqs']) assert.ok(out.includes(s), s);
 });
+
+test('pd sim --version is the simulated vLLM version, not pd\'s', async () => {
+  const { execFileSync } = await import('node:child_process');
+  const out = execFileSync(process.execPath, [PD, 'sim', '--version'], { env: { ...process.env, PD_SIM_VLLM_VERSION: '0.13.2' } }).toString().trim();
+  assert.equal(out, '0.13.2');
+});
