@@ -25,6 +25,8 @@ export async function probeEngine(baseUrl: string, model: string | null, opts: {
     if (health.status !== 200) return { ok: false, detail: `/health answered ${health.status}` };
     if (model === null) return { ok: true, detail: 'healthy' };
     const models = await get(`${baseUrl}/v1/models`, timeoutMs, opts.apiKey);
+    // An engine without the route at all (not vLLM's behaviour, but some stand-ins) is judged by /health alone.
+    if (models.status === 404 && !/does not exist/.test(models.body)) return { ok: true, detail: 'healthy (no /v1/models route)' };
     if (models.status !== 200) return { ok: false, detail: `/v1/models answered ${models.status}` };
     const ids = (JSON.parse(models.body) as { data?: Array<{ id?: string; root?: string }> }).data ?? [];
     if (!ids.some((m) => m.id === model || m.root === model)) {

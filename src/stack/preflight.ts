@@ -4,7 +4,7 @@
  */
 import { execa } from 'execa';
 import { createServer } from 'node:net';
-import { existsSync } from 'node:fs';
+import { accessSync, existsSync, statSync } from 'node:fs';
 import { access, rm, statfs, writeFile, constants } from 'node:fs/promises';
 import { dirname, join, isAbsolute } from 'node:path';
 import type { PdConfig } from '../config/schema.js';
@@ -69,22 +69,45 @@ function looksLocal(model: string): boolean {
   return isAbsolute(model) || model.startsWith('./') || model.startsWith('../') || model.startsWith('~');
 }
 
+/** Is argv[0] an executable file, as given (with a slash) or on PATH? */
+export function findExecutable(cmd: string, pathEnv = process.env.PATH ?? ''): string | null {
+  const candidates = cmd.includes('/') ? [cmd] : pathEnv.split(':').filter(Boolean).map((d) => join(d, cmd));
+  for (const c of candidates) {
+    try {
+      accessSync(c, constants.X_OK);
+      if (statSync(c).isFile()) return c;
+    } catch {
+      // not this one
+    }
+  }
+  return null;
+}
+
 async function checkVllm(opts: PreflightOptions): Promise<Check> {
   const command = opts.command ?? splitCommand(opts.config.engine.command);
   const label = opts.simulate ? 'simulator' : 'vLLM';
+  const name = `${label} command`;
+  if (findExecutable(command[0]!) === null) {
+    return {
+      name,
+      status: 'fail',
+      detail: `${command[0]} not found${command[0]!.includes('/') ? '' : ' on PATH'}`,
+      hint: 'Install vLLM here (pip install vllm), point engine.command at it, or try `pd up --simulate`.',
+    };
+  }
   const version = await probeVllmVersion(command, 120_000);
   if (version === null) {
     return {
-      name: `${label} command`,
-      status: 'fail',
-      detail: `\`${command.join(' ')} --version\` did not run`,
-      hint: 'Install vLLM here (pip install vllm), point engine.command at it, or try `pd up --simulate`.',
+      name,
+      status: 'warn',
+      detail: `\`${command.join(' ')} --version\` printed no version; the connector name cannot be checked against it`,
+      hint: 'Is engine.command really vLLM? Set kv.connector explicitly if "auto" guesses wrong.',
     };
   }
   const c = opts.connector.name;
   if (c === 'SharedStorageConnector' && usesExampleConnectorName(version)) {
     return {
-      name: `${label} command`,
+      name,
       status: 'fail',
       detail: `${label} ${version} does not accept SharedStorageConnector (renamed ExampleConnector in 0.13.0)`,
       hint: 'Set kv.connector to "ExampleConnector" or "auto".',
@@ -92,13 +115,13 @@ async function checkVllm(opts: PreflightOptions): Promise<Check> {
   }
   if (c === 'ExampleConnector' && !usesExampleConnectorName(version)) {
     return {
-      name: `${label} command`,
+      name,
       status: 'fail',
       detail: `${label} ${version} predates ExampleConnector; it calls it SharedStorageConnector`,
       hint: 'Set kv.connector to "SharedStorageConnector" or "auto".',
     };
   }
-  return { name: `${label} command`, status: 'ok', detail: `${command.join(' ')} → version ${version}` };
+  return { name, status: 'ok', detail: `${command.join(' ')} → version ${version}` };
 }
 
 function checkModel(opts: PreflightOptions): Check {
