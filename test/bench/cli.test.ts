@@ -144,3 +144,17 @@ console.log('============ Serving Benchmark Result ============');
   assert.equal(arg('--random-input-len'), '8');
   assert.ok(argv.includes('--save-result') && argv.includes('--ignore-eos'));
 });
+
+test('pd bench compare --from-sheet compares the sets of the reference real-GPU sheet', async () => {
+  const sheet = new URL('../../../shared/reference/sprint-sheet-results-real-gpus.csv', import.meta.url).pathname;
+  const r = await runPd(['bench', 'compare', '--from-sheet', sheet, 'pd-disaggregation', 'pd-disaggregation-nixl', '--json'], { cwd: dir });
+  assert.equal(r.code, 0, r.stderr);
+  const c = JSON.parse(r.stdout);
+  const at2 = c.points.find((p: { rate: number | null; kind: string }) => p.kind === 'steady' && p.rate === 2);
+  const ttftMean = at2.cells.find((x: { key: string }) => x.key === 'mean_ttft_ms');
+  assert.deepEqual(ttftMean.values, { 'pd-disaggregation': 13118.99, 'pd-disaggregation-nixl': 43.15 });
+  assert.equal(ttftMean.winner, 'pd-disaggregation-nixl');
+  const missing = await runPd(['bench', 'compare', '--from-sheet', join(dir, 'nope.csv'), 'a', 'b'], { cwd: dir });
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /nope\.csv does not exist/);
+});

@@ -19,7 +19,7 @@ import { runSprint, type PlannedRun } from '../../bench/sprint.js';
 import { formatSummary } from '../../bench/summary.js';
 import { createProgress } from '../../bench/progress.js';
 import { parseDataset, parseGoodput, parsePercentiles, parsePositive } from '../../bench/cli-options.js';
-import { compareSets, formatComparison } from '../../bench/compare.js';
+import { compareSets, compareSheets, formatComparison } from '../../bench/compare.js';
 import { writeSheet, writeLongCsv } from '../../bench/sheet.js';
 import { loadRunResults } from '../../bench/result.js';
 import { writeReport } from '../../bench/report/html.js';
@@ -288,16 +288,20 @@ export function register(program: Command): void {
   bench
     .command('compare')
     .description('put sets side by side: per-rate deltas of each metric and which set wins')
-    .argument('<sets...>', 'two or more set names under the results dir')
+    .argument('<sets...>', 'two or more set names under the results dir (or in --from-sheet)')
     .option('--results-dir <dir>', 'where runs are archived (default: bench.resultsDir)')
+    .option('--from-sheet <csv>', 'compare the sets of a sprint sheet CSV instead (e.g. the reference real-GPU sheet)')
     .option('--json', 'print the comparison as JSON')
     .action(
       action(async (sets: string[], _o: unknown, cmd: Command) => {
-        const o = cmd.optsWithGlobals() as CommonOpts;
+        const o = cmd.optsWithGlobals() as CommonOpts & { fromSheet?: string };
         if (sets.length < 2) throw new UsageError('compare needs at least two sets', { hint: 'e.g. pd bench compare pd-disaggregation tensor-parallelism' });
         const { config } = await loadConfig({ configPath: o.config });
         const resultsDir = o.resultsDir ? resolve(o.resultsDir) : config.bench.resultsDir;
-        const c = await compareSets({ resultsDir, sets });
+        if (o.fromSheet !== undefined && !existsSync(resolve(o.fromSheet))) {
+          throw new UsageError(`sheet ${resolve(o.fromSheet)} does not exist`, { hint: 'Pass the path of a sprint sheet CSV (pd bench writes bench.sheet).' });
+        }
+        const c = o.fromSheet !== undefined ? await compareSheets(resolve(o.fromSheet), sets) : await compareSets({ resultsDir, sets });
         if (o.json) printJson(c);
         else process.stdout.write(formatComparison(c, { color: process.stdout.isTTY && !process.env.NO_COLOR }));
       }),
@@ -309,13 +313,18 @@ export function register(program: Command): void {
     .option('--sets <list>', 'comma-separated sets (default: all)')
     .option('--out <file>', 'output file (default: <resultsDir>/report.html)')
     .option('--results-dir <dir>', 'where runs are archived (default: bench.resultsDir)')
+    .option('--from-sheet <csv>', 'also chart the sets of this sprint sheet CSV (default: bench.sheet when it exists)')
     .action(
       action(async (_o: unknown, cmd: Command) => {
-        const o = cmd.optsWithGlobals() as CommonOpts & { sets?: string; out?: string };
+        const o = cmd.optsWithGlobals() as CommonOpts & { sets?: string; out?: string; fromSheet?: string };
         const { config } = await loadConfig({ configPath: o.config });
         const resultsDir = o.resultsDir ? resolve(o.resultsDir) : config.bench.resultsDir;
         const out = o.out ? resolve(o.out) : resolve(resultsDir, 'report.html');
-        const path = await writeReport({ resultsDir, sets: o.sets ? o.sets.split(',').map((s) => s.trim()).filter(Boolean) : undefined, out, sheetPath: config.bench.sheet });
+        if (o.fromSheet !== undefined && !existsSync(resolve(o.fromSheet))) {
+          throw new UsageError(`sheet ${resolve(o.fromSheet)} does not exist`, { hint: 'Pass the path of a sprint sheet CSV.' });
+        }
+        const sheetPath = o.fromSheet !== undefined ? resolve(o.fromSheet) : config.bench.sheet;
+        const path = await writeReport({ resultsDir, sets: o.sets ? o.sets.split(',').map((s) => s.trim()).filter(Boolean) : undefined, out, sheetPath });
         info(`report: file://${path}`);
       }),
     );
