@@ -158,3 +158,28 @@ test('pd bench compare --from-sheet compares the sets of the reference real-GPU 
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /nope\.csv does not exist/);
 });
+
+test('bad input is rejected before the KV cache is cleared; a run where every request fails exits 1', async () => {
+  await mkdir(join(dir, 'kv', 'keep-me'), { recursive: true });
+  const cases: Array<[string[], number, RegExp]> = [
+    [['--burstiness', '0'], 2, /--burstiness/],
+    [['--max-concurrency', '0'], 2, /--max-concurrency/],
+    [['--seed', '1.5'], 2, /--seed must be a whole number/],
+    [['--results-dir', join(dir, 'pd.config.json', 'x')], 2, /cannot use .* as the results folder \(ENOTDIR\)/],
+    [['--target', 'http://127.0.0.1:1'], 1, /cannot reach http:\/\/127\.0\.0\.1:1/],
+  ];
+  for (const [extra, code, pattern] of cases) {
+    const r = await runPd(['bench', 'run', '--rate', '2', '-n', '1', '--no-progress', '--target', up.url, ...extra], { cwd: dir });
+    assert.equal(r.code, code, `${extra.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, pattern);
+    assert.equal(existsSync(join(dir, 'kv', 'keep-me')), true, `${extra.join(' ')} cleared the cache`);
+  }
+  const failing = await startFixedUpstream({ status: 404 });
+  try {
+    const r = await runPd(['bench', 'run', '--rate', 'inf', '-n', '2', '--model', 'nosuchmodel', '--no-progress', '--keep-cache', '--target', failing.url], { cwd: dir });
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /every request failed: HTTP 404/);
+  } finally {
+    await failing.close();
+  }
+});

@@ -2,7 +2,9 @@
  * `pd bench` (a sprint from config), `pd bench run` (one run), `pd bench compare`, `pd bench report`.
  * Thin: parsing and printing only; the work is in src/bench/.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, constants } from 'node:fs';
+import { access, mkdir } from 'node:fs/promises';
+import { request } from 'undici';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../run-command.js';
@@ -12,7 +14,7 @@ import { loadConfig } from '../../config/load.js';
 import type { PdConfig } from '../../config/schema.js';
 import { activeStoragePath, isStackRunning } from '../../stack/state.js';
 import { clearCache } from '../../cache/clear.js';
-import { resolveTarget } from '../../bench/target.js';
+import { firstServedModel, resolveTarget } from '../../bench/target.js';
 import { runBenchmark, runName, type RunOptions, type RunOutput } from '../../bench/run.js';
 import { runWithVllm } from '../../bench/vllm-engine.js';
 import { runSprint, type PlannedRun } from '../../bench/sprint.js';
@@ -91,6 +93,38 @@ async function context(o: CommonOpts): Promise<{ config: PdConfig; target: strin
   };
 }
 
+/** The results dir must be a folder pd can write, checked before anything destructive (cache clearing) happens. */
+async function ensureResultsDir(dir: string): Promise<void> {
+  if (/^\/(proc|sys|dev)(\/|$)/.test(dir)) {
+    throw new UsageError(`--results-dir ${dir} is inside a virtual filesystem`, { hint: 'Point --results-dir (or bench.resultsDir) at a normal folder.' });
+  }
+  try {
+    await mkdir(dir, { recursive: true });
+    await access(dir, constants.W_OK);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? 'error';
+    throw new UsageError(`cannot use ${dir} as the results folder (${code})`, {
+      hint: code === 'ENOTDIR' || code === 'EEXIST' ? 'A file is in the way: pick another --results-dir.' : 'Pick a folder you can write, with --results-dir or bench.resultsDir.',
+    });
+  }
+}
+
+/** The target must answer before the cache is cleared and a run starts. */
+async function checkTarget(target: string, apiKey: string | undefined, model: string | undefined): Promise<void> {
+  if (model !== undefined) {
+    try {
+      const res = await request(`${target}/health`, { headersTimeout: 10_000, bodyTimeout: 10_000 });
+      await res.body.dump();
+    } catch (e) {
+      throw new RuntimeError(`cannot reach ${target}: ${(e as Error).message}`, {
+        hint: 'is the stack up (`pd status`)? pass --target to benchmark another server',
+      });
+    }
+    return;
+  }
+  await firstServedModel(target, apiKey);
+}
+
 /** The KV cache folder to clear before each run, or null (Nixl / no shared storage / --keep-cache). */
 async function cacheToClear(config: PdConfig, keepCache: boolean | undefined): Promise<string | null> {
   if (keepCache || !config.bench.clearCache) return null;
@@ -150,6 +184,8 @@ export function register(program: Command): void {
       const slos = parseGoodput(o.goodput);
       const percentiles = parsePercentiles(o.percentiles);
       const bench = { ...ctx.config.bench, percentiles: percentiles ?? ctx.config.bench.percentiles };
+      await ensureResultsDir(ctx.resultsDir);
+      await checkTarget(ctx.target, ctx.config.proxy.apiKey ?? process.env.OPENAI_API_KEY, o.model);
       const cachePath = await cacheToClear(ctx.config, o.keepCache);
       const sig = interruptHandling();
       let progress: ReturnType<typeof createProgress> | null = null;
@@ -245,6 +281,15 @@ export function register(program: Command): void {
       const dataset = parseDataset({ dataset: o.dataset, datasetPath: o.datasetPath, inputLen, outputLen, outputLenGiven: o.outputLen !== undefined });
       if (dataset.kind !== 'random' && !existsSync(dataset.path)) throw new UsageError(`--dataset-path ${dataset.path} does not exist`);
       const kind = 'single' as const;
+      const burstiness = parsePositive('--burstiness', o.burstiness) ?? s.burstiness;
+      const maxConcurrency = parsePositive('--max-concurrency', o.maxConcurrency, { int: true }) ?? s.maxConcurrency ?? null;
+      if (o.seed !== undefined && !/^-?\d+$/.test(o.seed.trim())) {
+        throw new UsageError(`--seed must be a whole number, got "${o.seed}"`, { hint: 'e.g. --seed 42' });
+      }
+      const seed = o.seed !== undefined ? Number(o.seed) : s.seed;
+      // Everything is checked (flags, dataset, results folder, target) before the cache is cleared.
+      await ensureResultsDir(ctx.resultsDir);
+      await checkTarget(ctx.target, ctx.config.proxy.apiKey ?? process.env.OPENAI_API_KEY, o.model);
       const cachePath = await cacheToClear(ctx.config, o.keepCache);
       await clearBeforeRun(cachePath, ctx.config, Boolean(o.json));
       const sig = interruptHandling();
@@ -261,9 +306,9 @@ export function register(program: Command): void {
           dataset,
           count: count!,
           rate,
-          burstiness: parsePositive('--burstiness', o.burstiness) ?? s.burstiness,
-          maxConcurrency: parsePositive('--max-concurrency', o.maxConcurrency, { int: true }) ?? s.maxConcurrency ?? null,
-          seed: o.seed !== undefined ? Number.parseInt(o.seed, 10) : s.seed,
+          burstiness,
+          maxConcurrency,
+          seed,
           ignoreEos: o.ignoreEos !== false,
           percentiles,
           slos,
@@ -273,12 +318,18 @@ export function register(program: Command): void {
           abortSignal: sig.abort.signal,
           onEvent: progress.onEvent,
         };
-        if (opts.seed !== undefined && !Number.isInteger(opts.seed)) throw new UsageError(`--seed must be an integer, got "${o.seed}"`);
         const out = engine === 'vllm' ? await runWithVllm({ ...opts, command: ctx.config.engine.command }) : await runBenchmark(opts);
         progress.done();
         if (o.json) printJson(out.result);
         else printRun(out, false);
-        return out.result.pd_partial ? 130 : 0;
+        if (out.result.pd_partial) return 130;
+        if (out.result.completed === 0 && out.result.num_prompts > 0) {
+          const first = (out.result.errors ?? []).find((e: string) => e !== '');
+          throw new RuntimeError(`every request failed${first ? `: ${first}` : ''}`, {
+            hint: 'Check --model (GET /v1/models lists the served names) and the target with `pd status`.',
+          });
+        }
+        return 0;
       } finally {
         sig.dispose();
       }
