@@ -11,7 +11,7 @@ import type { PdConfig } from '../config/schema.js';
 import { buildEnginePlans, splitCommand } from './engine-plan.js';
 import { isSharedStorageConnector } from './kv-transfer-config.js';
 import { probeVllmVersion, usesExampleConnectorName, type ConnectorChoice } from './connector.js';
-import { readStackState, stateIsLive } from './state.js';
+import { isAlive, readStackState, stateIsLive } from './state.js';
 import { formatBytes } from '../cache/format.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -242,7 +242,9 @@ async function checkState(opts: PreflightOptions): Promise<Check> {
     return {
       name: 'state dir',
       status: 'fail',
-      detail: `a stack is already running from ${opts.config.stateDir} (supervisor pid ${state.supervisorPid})`,
+      detail: isAlive(state.supervisorPid)
+        ? `a stack is already running from ${opts.config.stateDir} (supervisor pid ${state.supervisorPid})`
+        : `engines of a stack whose supervisor died are still running from ${opts.config.stateDir}`,
       hint: 'Use `pd status` / `pd down`, or another stateDir (PD_STATE_DIR) for a second stack.',
     };
   }

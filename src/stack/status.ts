@@ -21,6 +21,8 @@ export interface StackStatus {
   stale: boolean;
   phase?: StackState['phase'];
   supervisorPid?: number;
+  /** False when the supervisor died (e.g. SIGKILL) but engines are still running unsupervised. */
+  supervisorAlive?: boolean;
   simulate?: boolean;
   connector?: string;
   model?: string;
@@ -57,7 +59,7 @@ export async function stackStatus(stateDir: string): Promise<StackStatus> {
   );
   let proxy: StackStatus['proxy'] = null;
   if (state.proxy) {
-    const probe = live ? await probeEngine(state.proxy.url, null, { timeoutMs: 1_000 }) : { ok: false, detail: '' };
+    const probe = live && isAlive(state.supervisorPid) ? await probeEngine(state.proxy.url, null, { timeoutMs: 1_000 }) : { ok: false, detail: '' };
     proxy = { ...state.proxy, healthy: probe.ok };
   }
   return {
@@ -65,6 +67,7 @@ export async function stackStatus(stateDir: string): Promise<StackStatus> {
     stale: !live,
     phase: state.phase,
     supervisorPid: state.supervisorPid,
+    supervisorAlive: isAlive(state.supervisorPid),
     simulate: state.simulate,
     connector: state.connector,
     model: state.model,

@@ -15,6 +15,7 @@ import { waitHealthy, type ProbeResult } from './health.js';
 import { diagnose } from './diagnose.js';
 import { emptyCounters, watchLine, type LogCounters } from './log-watch.js';
 import { stopGroup, killGroupNow, sleep, type StopResult } from './process-group.js';
+import { portFree } from './preflight.js';
 import {
   acquireLock,
   readStackState,
@@ -199,11 +200,13 @@ export class Supervisor {
   }
 
   private onEngineLine(engine: Engine, line: string): void {
+    const before = engine.counters.injectedTokens;
     const event = watchLine(line, engine.counters);
     if (this.metrics && event) {
       const labels = { engine: engine.plan.name };
       if (event === 'cache-hit') this.metrics.cacheHits.inc(labels);
       else if (event === 'error') this.metrics.logErrors.inc(labels);
+      else if (event === 'inject') this.metrics.injected.inc(labels, engine.counters.injectedTokens - before);
     }
     this.opts.events?.engineLine?.(engine.plan.name, line);
   }
@@ -249,6 +252,8 @@ export class Supervisor {
             : `did not become healthy (${first.r.detail})`,
         );
       }
+      // A healthy answer only counts while our own process is alive (not another server on the same port).
+      if (proc.hasExited()) throw this.startFailure(engine, proc, `exited during start-up (${describeExit(await proc.exited)})`);
       engine.state.status = 'healthy';
       this.opts.events?.engineReady?.(engine.plan.name, Date.now() - t0);
     } finally {
@@ -292,6 +297,14 @@ export class Supervisor {
             hint: 'Create it with the right owner (e.g. `sudo mkdir -p DIR && sudo chown $USER DIR`) or change kv.sharedStoragePath.',
           });
         });
+      }
+      // Another server on an engine's port would answer /health for it: refuse before anything starts.
+      for (const e of this.engines) {
+        if (!(await portFree(e.plan.port, e.plan.host))) {
+          throw new RuntimeError(`${e.plan.name} cannot start: port ${e.plan.port} is already in use`, {
+            hint: `Stop whatever listens on ${e.plan.port} (\`ss -ltnp 'sport = :${e.plan.port}'\`), or give ${e.plan.name} another port in the config.`,
+          });
+        }
       }
       process.on('exit', this.exitHook);
       await this.saveState();
@@ -340,36 +353,28 @@ export class Supervisor {
 
   private registerMetrics(proxy: ProxyHandle): void {
     const registers = [proxy.registry];
+    const engines = this.engines;
     this.metrics = {
       restarts: new client.Counter({ name: 'pd_engine_restarts_total', help: 'Engine restarts by the supervisor', labelNames: ['engine'], registers }),
       cacheHits: new client.Counter({ name: 'pd_engine_kv_cache_hits_total', help: 'External Cache Hit! lines in engine logs', labelNames: ['engine'], registers }),
       injected: new client.Counter({ name: 'pd_engine_kv_injected_tokens_total', help: 'Tokens reported by Inject KV cache lines', labelNames: ['engine'], registers }),
       logErrors: new client.Counter({ name: 'pd_engine_log_errors_total', help: 'ERROR lines and tracebacks in engine logs', labelNames: ['engine'], registers }),
-      up: new client.Gauge({ name: 'pd_engine_up', help: '1 when the engine process is running and healthy', labelNames: ['engine', 'role'], registers }),
+      up: new client.Gauge({
+        name: 'pd_engine_up',
+        help: '1 when the engine process is running and healthy',
+        labelNames: ['engine', 'role'],
+        registers,
+        // Computed when scraped, from the supervisor's view of each engine.
+        collect() {
+          for (const e of engines) this.set({ engine: e.plan.name, role: e.plan.role }, e.state.status === 'healthy' ? 1 : 0);
+        },
+      }),
     };
-    const { injected, up } = this.metrics;
+    const { injected } = this.metrics;
     // Export every series from the start (0), so rates and before/after differences work from the first scrape.
     for (const e of this.engines) {
       for (const c of [this.metrics.restarts, this.metrics.cacheHits, injected, this.metrics.logErrors]) c.inc({ engine: e.plan.name }, 0);
     }
-    const engines = this.engines;
-    // Derived on scrape, so the figures are always those of the log watcher.
-    let lastInjected = new Map<string, number>();
-    new client.Gauge({
-      name: 'pd_engine_log_watch_lines',
-      help: 'Internal: keeps pd_engine_kv_injected_tokens_total and pd_engine_up current on scrape',
-      registers,
-      collect() {
-        for (const e of engines) {
-          const prev = lastInjected.get(e.plan.name) ?? 0;
-          if (e.counters.injectedTokens > prev) injected.inc({ engine: e.plan.name }, e.counters.injectedTokens - prev);
-          lastInjected.set(e.plan.name, e.counters.injectedTokens);
-          up.set({ engine: e.plan.name, role: e.plan.role }, e.state.status === 'healthy' ? 1 : 0);
-        }
-        this.set(engines.length);
-      },
-    });
-    lastInjected = new Map(engines.map((e) => [e.plan.name, 0]));
   }
 
   /** Keep the shared storage within kv.cache (maxBytes / maxAgeSeconds) while the stack runs. */
@@ -421,8 +426,14 @@ export class Supervisor {
     this.metrics?.restarts.inc({ engine: name });
     await this.saveState();
     this.notice(`restarting ${name} in ${(delay / 1000).toFixed(1)} s (restart ${engine.state.restarts}/${policy.maxRestarts})`);
-    await sleep(delay);
+    await abortableSleep(delay, this.abort.signal);
     if (this.phase !== 'ready') return;
+    if (!(await portFree(engine.plan.port, engine.plan.host))) {
+      this.notice(`${name} cannot restart: port ${engine.plan.port} is taken by another process`);
+      engine.state.status = 'failed';
+      await this.saveState();
+      return;
+    }
     const proc = await this.spawn(engine);
     await this.saveState();
     try {
@@ -479,6 +490,19 @@ export class Supervisor {
     await this.releaseLock?.();
     return { engines, proxy: proxyClosed };
   }
+}
+
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done(): void {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
 }
 
 export function describeExit(exit: EngineExit): string {

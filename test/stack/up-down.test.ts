@@ -121,6 +121,12 @@ test('a supervisor killed with SIGKILL leaves engines that pd down still removes
     assert.ok(state.engines.every((e: any) => alive(e.pid)), 'engines outlive the supervisor');
     const status = JSON.parse((await s.pd(['status', '--json'])).stdout);
     assert.equal(status.running, true);
+    assert.equal(status.supervisorAlive, false);
+    const human = await s.pd(['status']);
+    assert.match(human.stdout, /the supervisor \(pid \d+\) is gone/);
+    assert.match(human.stdout, /Run `pd down`/);
+    const doctor = await s.pd(['doctor', '--simulate']);
+    assert.match(doctor.stdout, /engines of a stack whose supervisor died are still running/);
     const down = await s.pd(['down']);
     assert.equal(down.code, 0, down.stderr);
     for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
@@ -183,6 +189,28 @@ test('connector events are counted from engine logs and the janitor keeps the ca
     // maxBytes 1: every entry past its (zero) grace period is evicted.
     await waitFor('eviction', async () => /pd_kv_cache_evictions_total\{reason="size"\} [1-9]/.test(await metrics()));
     await waitFor('folder evicted', async () => (await readdir(join(s.dir, 'kv'))).length === 0);
+  } finally {
+    await s.cleanup();
+  }
+});
+
+test('pd down does not wait out a pending restart back-off', async () => {
+  const s = await makeStackDir();
+  const { writeFile } = await import('node:fs/promises');
+  const cfg = {
+    ...s.config,
+    supervisor: { backoffMs: 60_000, stopGraceSeconds: 5 },
+    consumers: [{ gpus: [1], host: '127.0.0.1', port: s.ports.consumer, env: { PD_SIM_CRASH_AFTER_SECONDS: '1' } }],
+  };
+  await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
+  try {
+    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+    await waitFor('restart pending', async () => (await s.state()).engines.find((e: any) => e.name === 'consumer-0').status === 'restarting');
+    const t0 = Date.now();
+    const down = await s.pd(['down']);
+    assert.equal(down.code, 0, down.stderr);
+    assert.ok(Date.now() - t0 < 30_000, `pd down took ${Date.now() - t0} ms against a 60 s back-off`);
+    assert.match(down.stdout, /supervisor pid \d+: stopped/);
   } finally {
     await s.cleanup();
   }

@@ -30,7 +30,12 @@ export function register(program: Command): void {
         );
         return;
       }
-      process.stdout.write(
+      if (s.supervisorAlive === false) {
+        process.stdout.write(
+          `${out.red('the supervisor (pid ' + s.supervisorPid + ') is gone')}: its engines are running unsupervised and the proxy is down.\n` +
+            `Run \`pd down\` to stop them (then \`pd up\` again).\n\n`,
+        );
+      } else process.stdout.write(
         `stack ${s.phase} for ${dur(s.uptimeSeconds)} · supervisor pid ${s.supervisorPid} · ${s.connector}${s.simulate ? ' · simulated' : ''} · ${s.model}\n\n`,
       );
       const rows = [['ENGINE', 'ROLE', 'GPUS', 'PORT', 'PID', 'UPTIME', 'HEALTH', 'RESTARTS', 'CACHE HITS']];
