@@ -7,6 +7,14 @@ import { CommanderError } from 'commander';
 import { reportError } from './run-command.js';
 import { buildProgram } from './program.js';
 
+// `pd status | head -1`: the reader went away; that is not an error of ours.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+}
+
 export async function main(argv: string[]): Promise<void> {
   // `pd sim …` takes the `vllm serve` command line untouched (its --version, --help, -c … are vLLM's, not pd's).
   if (argv[2] === 'sim') {

@@ -161,6 +161,17 @@ export function validateConfig(config: PdConfig, connector: string): ConfigProbl
       const base = plan.nixlSideChannelPort!;
       for (let r = 0; r < plan.gpus.length; r++) {
         const port = base + r;
+        if (!Number.isInteger(port) || port < 1 || port > 65535) {
+          problems.push({
+            severity: 'error',
+            field: plan.env.VLLM_NIXL_SIDE_CHANNEL_PORT !== undefined && config[`${plan.role}s`][plan.index]!.env.VLLM_NIXL_SIDE_CHANNEL_PORT !== undefined
+              ? `${plan.role}s[${plan.index}].env.VLLM_NIXL_SIDE_CHANNEL_PORT`
+              : 'kv.nixlSideChannelBasePort',
+            message: `NIXL side-channel port ${port} of ${plan.name} is not a valid port (1-65535)`,
+            hint: 'Lower kv.nixlSideChannelBasePort so that one port per GPU of every engine fits below 65536.',
+          });
+          continue;
+        }
         const other = used.get(port) ?? (portOwners.has(port) ? portOwners.get(port) : undefined);
         if (other !== undefined) {
           problems.push({

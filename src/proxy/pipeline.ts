@@ -495,6 +495,7 @@ export class Pipeline {
         );
         const note = await this.pipeBody(r2.res, res, consumer, 'decode', () => clientGone);
         if (note) rec.note = note;
+        if (note === 'client_abort') this.d.metrics.clientAborts.inc({ stage: 'decode' });
       } finally {
         consumer.inFlight--;
       }
@@ -677,6 +678,7 @@ export class Pipeline {
         res.writeHead(r.res.statusCode, downstreamResponseHeaders(r.res.headers, { 'x-request-id': id }));
         const note = await this.pipeBody(r.res, res, r.engine, 'forward', () => clientGone);
         if (note) rec.note = note;
+        if (note === 'client_abort') this.d.metrics.clientAborts.inc({ stage: 'forward' });
       } finally {
         r.engine.inFlight--;
       }

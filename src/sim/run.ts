@@ -37,6 +37,11 @@ export interface RunSimOptions {
 
 export async function runSim(argv: readonly string[], o: RunSimOptions = {}): Promise<number> {
   const env = o.env ?? process.env;
+  // Like `vllm` with no subcommand: print the usage instead of serving with defaults.
+  if (argv.length === 0) {
+    process.stdout.write(simUsage(o.prog) + '\n');
+    return 0;
+  }
   let opts;
   try {
     opts = parseSimArgs(argv, env);

@@ -159,6 +159,6 @@ export async function acquireLock(stateDir: string, pid = process.pid): Promise<
  */
 export async function activeStoragePath(stateDir: string, configured: string): Promise<string | null> {
   const state = await readStackState(stateDir).catch(() => null);
-  if (state && stateIsLive(state)) return state.sharedStoragePath;
+  if (state && stateIsLive(state)) return typeof state.sharedStoragePath === 'string' || state.sharedStoragePath === null ? state.sharedStoragePath : configured;
   return configured;
 }

@@ -111,3 +111,47 @@ test('pd init writes a template, refuses to overwrite without --force, rejects u
     await cleanup();
   }
 });
+
+test('output files that cannot be written are usage errors, not bugs', async () => {
+  const { dir, cleanup } = await tempDir();
+  try {
+    for (const args of [['init', '-o', join(dir, 'no', 'such', 'x.json')], ['config', 'schema', '-o', join(dir, 'no', 'x.json')]]) {
+      const r = await runPd(args, { cwd: dir });
+      assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, /cannot write .*: the folder .* does not exist/);
+      assert.doesNotMatch(r.stderr, /unexpected failure/);
+    }
+  } finally {
+    await cleanup();
+  }
+});
+
+test('a closed pipe on stdout (pd logs | head -1) ends quietly', async () => {
+  const { spawn } = await import('node:child_process');
+  const { mkdir } = await import('node:fs/promises');
+  const { PD_BIN } = await import('../helpers/cli.js');
+  const { dir, cleanup } = await tempDir();
+  try {
+    // 4 MB of log: far more than a pipe buffer, so writes hit the closed pipe.
+    await mkdir(join(dir, 'state', 'logs'), { recursive: true });
+    await writeFile(join(dir, 'state', 'logs', 'producer-0.log'), 'INFO a line of engine output\n'.repeat(150_000));
+    const child = spawn(process.execPath, [PD_BIN, 'logs', 'producer-0', '-n', '150000'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, PD_STATE_DIR: join(dir, 'state') },
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    child.stdout.once('data', () => child.stdout.destroy());
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.equal(code, 0, stderr);
+    assert.doesNotMatch(stderr, /EPIPE|Unhandled|\n\s+at /);
+  } finally {
+    await cleanup();
+  }
+});
+
+test('pd sim with no arguments prints its usage instead of serving', async () => {
+  const r = await runPd(['sim'], { timeoutMs: 10_000 });
+  assert.equal(r.code, 0);
+  assert.match(r.stdout, /^usage: pd sim serve MODEL/);
+});

@@ -106,3 +106,10 @@ test('connector auto resolves by vLLM version (ExampleConnector from 0.13.0)', (
   assert.equal(chooseConnector('NixlConnector', '0.13.0').name, 'NixlConnector');
   assert.equal(usesExampleConnectorName('0.12.9'), false);
 });
+
+test('NIXL side-channel ports must stay within 1-65535', () => {
+  const p = problems({ kv: { nixlSideChannelBasePort: 65535 } }, 'NixlConnector');
+  assert.equal(p.length, 1);
+  assert.equal(p[0]!.field, 'kv.nixlSideChannelBasePort');
+  assert.match(p[0]!.message, /65536 of consumer-0 is not a valid port/);
+});

@@ -43,6 +43,8 @@ describe('client disconnect aborts the running stage', () => {
       assert.equal(rec.aborted, true);
       await until(() => r.proxy.stats().inFlight === 0, 5000, 'in-flight to drop');
       assert.equal(r.proxy.stats().engines.find((e) => e.name === 'consumer-0')!.inFlight, 0);
+      const metrics = await r.proxy.registry.metrics();
+      assert.match(metrics, /pd_proxy_client_aborts_total\{stage="decode"\} 1/);
     } finally {
       await r.close();
     }

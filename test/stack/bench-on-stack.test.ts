@@ -24,6 +24,20 @@ test('pd bench run against a running pd up --simulate clears the stack\'s own KV
     assert.ok(entries.length >= 1 && entries.length <= 6, `one folder per distinct prompt, got ${entries.length}`);
     assert.ok(result.pd_kv_cache && result.pd_kv_cache.hits >= 1, JSON.stringify(result.pd_kv_cache));
     assert.ok(result.pd_stage_split, 'the proxy Server-Timing split is reported');
+
+    // The cache commands look in the same folder as the running stack, not at the configured /mnt/pd_kv.
+    const stats = await s.pd(['cache', 'stats', '--json']);
+    assert.equal(stats.code, 0, stats.stderr);
+    const st = JSON.parse(stats.stdout);
+    assert.equal(st.path, state.sharedStoragePath);
+    assert.equal(st.entries, entries.length);
+    const refused = await s.pd(['clear-cache']);
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /the stack is running/);
+    const cleared = await s.pd(['clear-cache', '--force', '--json']);
+    assert.equal(cleared.code, 0, cleared.stderr);
+    assert.equal(JSON.parse(cleared.stdout).entriesRemoved, entries.length);
+    assert.deepEqual(await readdir(state.sharedStoragePath), []);
   } finally {
     await s.cleanup();
   }

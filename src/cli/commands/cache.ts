@@ -1,3 +1,4 @@
+import { cacheFolder } from '../../cache/cache-path.js';
 import type { Command } from 'commander';
 import { isAbsolute } from 'node:path';
 import { action } from '../run-command.js';
@@ -10,6 +11,7 @@ import type { KvCacheBudget } from '../../config/schema.js';
 import { addClearOptions, runClearCache } from './clear-cache.js';
 
 interface StatsFlags {
+  simulate?: boolean;
   config?: string;
   path?: string;
   json?: boolean;
@@ -66,7 +68,7 @@ function printHuman(s: CacheStats, budget: KvCacheBudget): void {
 async function runStats(flags: StatsFlags): Promise<number> {
   const top = parseTop(flags.top);
   const { config } = await loadConfig({ ...(flags.config !== undefined ? { configPath: flags.config } : {}) });
-  const path = flags.path ?? config.kv.sharedStoragePath;
+  const path = flags.path ?? (await cacheFolder(config, { simulate: flags.simulate }));
   if (!isAbsolute(path)) {
     throw new UsageError(`cache path ${JSON.stringify(path)} is not an absolute path`, {
       hint: 'Use an absolute path, e.g. --path /mnt/pd_kv (kv.sharedStoragePath must be absolute too).',
@@ -98,6 +100,7 @@ export function register(program: Command): void {
     .description('entry count, total size, oldest/newest and the largest entries')
     .option('--path <dir>', 'folder to inspect (default: kv.sharedStoragePath)')
     .option('--top <n>', 'how many of the largest entries to list', '10')
+    .option('--simulate', 'the folder `pd up --simulate` uses (when no stack is running)')
     .option('--json', 'print the figures as JSON')
     .action(action(async (_opts: unknown, cmd: Command) => runStats(cmd.optsWithGlobals<StatsFlags>())));
   addClearOptions(cache.command('clear').description('same as `pd clear-cache`')).action(

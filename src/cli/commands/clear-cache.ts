@@ -5,11 +5,13 @@ import { UsageError, RuntimeError } from '../../errors.js';
 import { loadConfig } from '../../config/load.js';
 import { readStackState, stateIsLive } from '../../stack/state.js';
 import { clearCache, failureHint, type ClearReport } from '../../cache/clear.js';
+import { cacheFolder } from '../../cache/cache-path.js';
 import { parseDuration } from '../../cache/duration.js';
 import { assertSafeCachePath } from '../../cache/safety.js';
 import { formatAgo, formatBytes, formatCount, formatElapsed } from '../../cache/format.js';
 
 interface ClearFlags {
+  simulate?: boolean;
   config?: string;
   path?: string;
   dryRun?: boolean;
@@ -28,6 +30,7 @@ export function addClearOptions(cmd: Command): Command {
     .option('--dry-run', 'list what would be removed and delete nothing')
     .option('--force', 'clear even while the stack is running (running engines may miss entries)')
     .option('--older-than <duration>', 'only remove entries not used for this long, e.g. 90s, 30m, 2h, 7d')
+    .option('--simulate', 'the folder `pd up --simulate` uses (when no stack is running)')
     .option('--json', 'print the report as JSON')
     .addOption(new Option('--concurrency <n>', 'deletion threads (default: CPUs + 1, 2..8)'));
 }
@@ -101,7 +104,7 @@ function printFailures(r: ClearReport): void {
 /** The whole `pd clear-cache` flow; returns the exit code. */
 export async function runClearCache(flags: ClearFlags): Promise<number> {
   const { config } = await loadConfig({ ...(flags.config !== undefined ? { configPath: flags.config } : {}) });
-  const configuredPath = config.kv.sharedStoragePath;
+  const configuredPath = await cacheFolder(config, { simulate: flags.simulate });
   const olderThanMs = flags.olderThan !== undefined ? parseDuration(flags.olderThan, '--older-than') : undefined;
   const concurrency = parseConcurrency(flags.concurrency);
   // Bad paths are refused (exit 2) before anything else is looked at; clearCache checks again.

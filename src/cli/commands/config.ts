@@ -1,5 +1,5 @@
+import { writeOutput } from '../write-output.js';
 import type { Command } from 'commander';
-import { writeFile } from 'node:fs/promises';
 import { action } from '../run-command.js';
 import { printJson, warn, out } from '../output.js';
 import { loadForCommand } from '../context.js';
@@ -18,7 +18,7 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { out?: string; markdown?: boolean }) => {
         const text = opts.markdown ? configReferenceMarkdown() : configJsonSchemaText();
-        if (opts.out) await writeFile(opts.out, text);
+        if (opts.out) await writeOutput(opts.out, text);
         else process.stdout.write(text);
       }),
     );

@@ -1,6 +1,6 @@
+import { writeOutput } from '../write-output.js';
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve } from 'node:path';
 import { action } from '../run-command.js';
 import { out } from '../output.js';
@@ -35,7 +35,7 @@ export function register(program: Command): void {
           '"./templates/pd.config.schema.json"',
           JSON.stringify(schemaPath.startsWith('.') ? schemaPath : `./${schemaPath}`),
         );
-        await writeFile(target, withSchema);
+        await writeOutput(target, withSchema);
         process.stdout.write(
           `${out.green('✔')} wrote ${target} from template ${opts.template}\n` +
             `  next: ${out.bold('pd plan')} to see the engine command lines, ${out.bold('pd up')} to start the stack ` +
