@@ -109,7 +109,7 @@ test('Ctrl+C stops sending, waits for in-flight requests and writes partial resu
 test('--engine vllm runs `vllm bench serve` with the same parameters and parses its saved JSON', async () => {
   const bin = join(dir, 'bin');
   await mkdir(bin, { recursive: true });
-  const reference = '/work/shared/reference/vllm-bench-serve-result.json';
+  const reference = new URL('./fixtures-report/vllm-bench-serve-result.json', import.meta.url).pathname;
   const script = `#!${process.execPath}
 const fs = require('node:fs');
 const a = process.argv.slice(2);
@@ -146,7 +146,7 @@ console.log('============ Serving Benchmark Result ============');
 });
 
 test('pd bench compare --from-sheet compares the sets of the reference real-GPU sheet', async () => {
-  const sheet = new URL('../../../shared/reference/sprint-sheet-results-real-gpus.csv', import.meta.url).pathname;
+  const sheet = new URL('./fixtures-report/sprint-sheet-results-real-gpus.csv', import.meta.url).pathname;
   const r = await runPd(['bench', 'compare', '--from-sheet', sheet, 'pd-disaggregation', 'pd-disaggregation-nixl', '--json'], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
   const c = JSON.parse(r.stdout);
