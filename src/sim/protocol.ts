@@ -61,13 +61,35 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], body: unknown)
     const missing = i.code === 'invalid_type' && /received undefined/.test(i.message);
     const loc = ['body', ...i.path.map((p) => (typeof p === 'number' ? p : String(p)))];
     const locRepr = `(${loc.map((x) => (typeof x === 'number' ? String(x) : `'${x}'`)).join(', ')}${loc.length === 1 ? ',' : ''})`;
-    const type = missing ? 'missing' : i.code === 'invalid_type' ? `${(i as { expected?: string }).expected ?? 'value'}_type` : i.code;
-    const msg = missing ? 'Field required' : i.message;
     let input: unknown = body;
     for (const p of i.path) input = input && typeof input === 'object' ? (input as Record<PropertyKey, unknown>)[p as PropertyKey] : undefined;
+    const typed = !missing && i.code === 'invalid_type' ? pydanticType((i as { expected?: string }).expected ?? '', input) : null;
+    const type = missing ? 'missing' : typed ? typed[0] : i.code;
+    const msg = missing ? 'Field required' : typed ? typed[1] : i.message;
     return `{'type': '${type}', 'loc': ${locRepr}, 'msg': '${msg.replace(/'/g, "\\'")}', 'input': ${pyRepr(missing ? body : input)}}`;
   });
   return `[${items.join(', ')}]`;
+}
+
+/** pydantic v2's error type and message for a value of the wrong type. */
+function pydanticType(expected: string, input: unknown): [string, string] | null {
+  const str = typeof input === 'string';
+  switch (expected) {
+    case 'number':
+      return str ? ['float_parsing', 'Input should be a valid number, unable to parse string as a number'] : ['float_type', 'Input should be a valid number'];
+    case 'int':
+      return str ? ['int_parsing', 'Input should be a valid integer, unable to parse string as an integer'] : ['int_type', 'Input should be a valid integer'];
+    case 'boolean':
+      return str ? ['bool_parsing', 'Input should be a valid boolean, unable to interpret input'] : ['bool_type', 'Input should be a valid boolean'];
+    case 'string':
+      return ['string_type', 'Input should be a valid string'];
+    case 'array':
+      return ['list_type', 'Input should be a valid list'];
+    case 'object':
+      return ['dict_type', 'Input should be a valid dictionary'];
+    default:
+      return null;
+  }
 }
 
 export interface ErrorBody {

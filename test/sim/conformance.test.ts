@@ -130,6 +130,11 @@ describe('HTTP conformance with vLLM shapes', () => {
     assert.match(missing.json.error.message, /'messages'/);
     assert.match(missing.json.error.message, /Field required/);
 
+    // pydantic v2's wording for a value of the wrong type, as vLLM returns it.
+    const hot = await postJson(`${sim.url}/v1/completions`, { prompt: 'x', temperature: 'hot' }, auth);
+    assert.equal(hot.status, 400);
+    assert.match(hot.json.error.message, /'type': 'float_parsing', 'loc': \('body', 'temperature'\), 'msg': 'Input should be a valid number, unable to parse string as a number', 'input': 'hot'/);
+
     const so = await postJson(`${sim.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], stream_options: { include_usage: true } }, auth);
     assert.equal(so.status, 400);
     assert.match(so.json.error.message, /Stream options can only be defined when `stream=True`\./);
