@@ -81,5 +81,6 @@ export function kvDelta(before: KvSnapshot | null, after: KvSnapshot | null): Kv
   const hits = Math.max(0, after.hits - before.hits);
   const misses =
     before.queries !== null && after.queries !== null ? Math.max(0, after.queries - before.queries - hits) : null;
-  return { hits, misses, source: after.source };
+  // vLLM's vllm:external_prefix_cache_* counters count tokens; pd's own (log lines) count requests.
+  return { hits, misses, source: after.source, unit: after.source.startsWith('metrics:') ? 'tokens' : 'requests' };
 }

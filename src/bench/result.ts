@@ -50,6 +50,8 @@ export const kvCacheStatsSchema = z.object({
   misses: z.number().min(0).nullable(),
   /** Where the counts came from, e.g. "proxy-metrics", "engine-metrics:http://127.0.0.1:8200". */
   source: z.string(),
+  /** What hits/misses count: requests (pd's engine-log counts) or tokens (vLLM's external_prefix_cache metrics). */
+  unit: z.enum(['requests', 'tokens']).optional(),
 });
 export type KvCacheStats = z.infer<typeof kvCacheStatsSchema>;
 

@@ -56,7 +56,7 @@ export function formatSummary(r: RunResult): string {
     out.push(line('Send lateness p50 / p99 / max (ms):', `${f2(l.p50)} / ${f2(l.p99)} / ${f2(l.max)}`));
     if (l.p99 > 5) out.push(line('WARNING:', 'the client fell behind its send schedule'));
   } else out.push(line('Send lateness:', `not measured (${r.pd_engine} engine)`));
-  if (r.pd_kv_cache) out.push(line('KV cache hits:', `${r.pd_kv_cache.hits}${r.pd_kv_cache.misses !== null ? ` (misses ${r.pd_kv_cache.misses})` : ''} [${r.pd_kv_cache.source}]`));
+  if (r.pd_kv_cache) out.push(line('KV cache hits:', `${r.pd_kv_cache.hits}${r.pd_kv_cache.misses !== null ? ` (misses ${r.pd_kv_cache.misses})` : ''}${r.pd_kv_cache.unit ? ` ${r.pd_kv_cache.unit}` : ''} [${r.pd_kv_cache.source}]`));
   out.push('='.repeat(50));
   return out.join('\n') + '\n';
 }

@@ -92,3 +92,12 @@ test('stage split from Server-Timing and lateness stats', () => {
   close(m.pd_send_lateness_ms.max, 3);
   close(m.pd_send_lateness_ms.p50, 1.5);
 });
+
+test('KV hit deltas say what they count: requests from pd, tokens from vLLM metrics', async () => {
+  const { kvDelta } = await import('../../src/bench/kv-stats.ts');
+  const pd = kvDelta({ hits: 2, queries: null, source: 'pd-proxy-metrics:http://x' }, { hits: 7, queries: null, source: 'pd-proxy-metrics:http://x' });
+  assert.deepEqual(pd, { hits: 5, misses: null, source: 'pd-proxy-metrics:http://x', unit: 'requests' });
+  const vllm = kvDelta({ hits: 0, queries: 10, source: 'metrics:http://e' }, { hits: 32, queries: 90, source: 'metrics:http://e' });
+  assert.deepEqual(vllm, { hits: 32, misses: 48, source: 'metrics:http://e', unit: 'tokens' });
+  assert.equal(kvDelta(null, pd && { hits: 1, queries: null, source: 's' }), null);
+});
