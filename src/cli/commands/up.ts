@@ -79,7 +79,10 @@ async function foreground(ctx: StackContext, detachedChild: boolean): Promise<nu
     },
   });
 
-  let stopping: Promise<unknown> | null = null;
+  // Resolved by the first signal; supervisor.stop() is idempotent, so every path below may call it.
+  let stopping = false;
+  let requestStop!: () => void;
+  const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
   let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
@@ -89,7 +92,9 @@ async function foreground(ctx: StackContext, detachedChild: boolean): Promise<nu
       process.exit(130);
     }
     process.stderr.write(`${err.yellow('pd |')} ${signal} received: stopping the stack (again to force)\n`);
-    stopping ??= supervisor.stop(signal);
+    stopping = true;
+    void supervisor.stop(signal);
+    requestStop();
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -99,26 +104,15 @@ async function foreground(ctx: StackContext, detachedChild: boolean): Promise<nu
     await startWithTaskList(supervisor, { interactive: !detachedChild && process.stderr.isTTY === true });
   } catch (e) {
     if (stopping) {
-      await stopping;
+      await supervisor.stop();
       return 0;
     }
     throw e;
   }
   ready = true;
   const proxy = supervisor.proxyHandle!;
-  process.stderr.write(readySummary(ctx, proxy.url, supervisor.logDir, detachedChild ? err : err));
-  if (stopping) {
-    await stopping;
-  } else {
-    await new Promise<void>((resolve) => {
-      const check = setInterval(() => {
-        if (stopping) {
-          clearInterval(check);
-          void stopping.then(() => resolve());
-        }
-      }, 100);
-    });
-  }
+  process.stderr.write(readySummary(ctx, proxy.url, supervisor.logDir, err));
+  await stopRequested;
   const report = await supervisor.stop();
   for (const e of report.engines) process.stderr.write(`${err.dim('pd |')} stopped ${e.name} (pid ${e.pid ?? '-'}, ${e.how})\n`);
   process.stderr.write(`${err.green('pd |')} stack stopped; nothing left running\n`);
