@@ -5,7 +5,7 @@
  */
 import { CommanderError } from 'commander';
 import { reportError } from './run-command.js';
-import { buildProgram } from './program.js';
+import { buildProgram, verbOf } from './program.js';
 
 // `pd status | head -1`: the reader went away; that is not an error of ours.
 for (const stream of [process.stdout, process.stderr]) {
@@ -17,9 +17,10 @@ for (const stream of [process.stdout, process.stderr]) {
 
 export async function main(argv: string[]): Promise<void> {
   // `pd sim …` takes the `vllm serve` command line untouched (its --version, --help, -c … are vLLM's, not pd's).
-  if (argv[2] === 'sim') {
+  const args = argv.slice(2);
+  if (verbOf(args) === 'sim') {
     const { runSim } = await import('../sim/run.js');
-    const code = await runSim(argv.slice(3), { prog: 'pd sim' });
+    const code = await runSim(args.slice(args.indexOf('sim') + 1), { prog: 'pd sim' });
     // The simulator may leave timers behind (a start-up delay interrupted by a signal): end the process.
     setImmediate(() => process.exit(code));
     return;
