@@ -3,13 +3,14 @@ import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { simEntryPath } from '../sim/entry.js';
-import type { PdConfig } from '../config/schema.js';
+import { defaultConfig, type PdConfig } from '../config/schema.js';
 
 export function simulatorCommand(): string[] {
   return [process.execPath, simEntryPath()];
 }
 
-export const DEFAULT_SHARED_STORAGE_PATH = '/mnt/pd_kv';
+/** The schema's default (the reference /mnt/pd_kv), read from the schema so there is one source of truth. */
+export const DEFAULT_SHARED_STORAGE_PATH = defaultConfig().kv.sharedStoragePath;
 
 /** A per-state-dir temp folder, so `pd plan --simulate` shows the path `pd up --simulate` will use. */
 export function simulatedStoragePath(stateDir: string): string {
