@@ -83,3 +83,51 @@ test('without usage the tokens are counted from chunks and say so; Server-Timing
   assert.equal(o.prefillMs, 12.5);
   assert.equal(o.decodeTtfbMs, 3.25);
 });
+
+test('a multi-byte character split across two reads is decoded intact', async () => {
+  // Raw server: the 3-byte "€" (and a 4-byte emoji) are cut in the middle between two TCP writes.
+  const { createServer } = await import('node:http');
+  const server = createServer((_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' });
+    const ev = Buffer.from('data: {"choices":[{"text":"a€b😀c"}]}\n\n', 'utf8');
+    const cut = ev.indexOf(Buffer.from('€')) + 1;
+    res.write(ev.subarray(0, cut));
+    setTimeout(() => {
+      const cut2 = ev.indexOf(Buffer.from('😀')) + 2;
+      res.write(ev.subarray(cut, cut2));
+      setTimeout(() => {
+        res.write(ev.subarray(cut2));
+        res.end('data: [DONE]\n\n');
+      }, 20);
+    }, 20);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as import('node:net').AddressInfo).port;
+  const pool = new Pool(`http://127.0.0.1:${port}`);
+  try {
+    const o = await sendRequest(pool, { endpoint: 'completions', model: 'm', ignoreEos: true, basePath: '' }, { prompt: 'x', promptLen: 1, outputLen: 1 });
+    assert.equal(o.success, true, o.error);
+    assert.equal(o.generatedText, 'a€b😀c');
+    assert.equal(o.usageSource, 'chunks');
+  } finally {
+    await pool.close();
+    await new Promise<void>((r) => server.close(() => r()));
+  }
+});
+
+test('aborting the signal ends the stream with kind "aborted" and closes the connection', async () => {
+  const up = await startFixedUpstream({ ttftMs: 5, itlMs: 50 });
+  ups.push(up);
+  const pool = new Pool(up.url);
+  pools.push(pool);
+  const ac = new AbortController();
+  setTimeout(() => ac.abort(), 80);
+  const o = await sendRequest(pool, { endpoint: 'completions', model: 'm', ignoreEos: true, basePath: '' }, { prompt: 'x', promptLen: 1, outputLen: 20 }, ac.signal);
+  assert.equal(o.success, false);
+  assert.equal(o.errorKind, 'aborted');
+  assert.ok(o.endAt - o.startAt < 500, 'returns promptly');
+  const pre = new AbortController();
+  pre.abort();
+  const p = await sendRequest(pool, { endpoint: 'completions', model: 'm', ignoreEos: true, basePath: '' }, { prompt: 'x', promptLen: 1, outputLen: 2 }, pre.signal);
+  assert.equal(p.errorKind, 'aborted');
+});
