@@ -5,6 +5,7 @@ import { Pool } from 'undici';
 import { arrivalOffsetsMs } from './arrivals.js';
 import { describeDataset, loadPrompts, type DatasetSpec } from './dataset.js';
 import { runLoad, type LoadEvent, type TimedOutcome } from './generator.js';
+import { warmConnectionCount, warmConnections } from './warm-up.js';
 import { kvDelta, kvSnapshot } from './kv-stats.js';
 import { computeMetrics } from './metrics.js';
 import type { Endpoint } from './request.js';
@@ -110,6 +111,8 @@ export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
     keepAliveTimeout: 60_000,
     connect: { timeout: 10_000 },
   });
+  const basePath = url.pathname.replace(/\/+$/, '');
+  await warmConnections(pool, basePath, warmConnectionCount(opts.count, opts.maxConcurrency), opts.apiKey);
   const kvBefore = await kvSnapshot({ target: opts.target, stateDir: opts.stateDir });
   let load;
   try {
@@ -119,7 +122,7 @@ export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
         endpoint: opts.endpoint,
         model: served.name,
         ignoreEos: opts.ignoreEos ?? true,
-        basePath: url.pathname.replace(/\/+$/, ''),
+        basePath,
         apiKey: opts.apiKey,
         keepText: opts.keepText,
       },
