@@ -4,6 +4,7 @@
  * connection with its initial test prompt; pd opens as many as the run is likely to use at once, with cheap
  * `GET /v1/models` requests. Failures are ignored: the run itself reports an unreachable target.
  */
+import { setMaxListeners } from 'node:events';
 import type { Dispatcher } from 'undici';
 
 /** How many connections to open: the concurrency cap when there is one, else up to 64 (never more than requests). */
@@ -15,6 +16,7 @@ export async function warmConnections(dispatcher: Dispatcher, basePath: string, 
   if (n <= 0) return;
   const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
   const signal = AbortSignal.timeout(timeoutMs);
+  setMaxListeners(n + 1, signal); // one listener per warm-up request
   const one = async (): Promise<void> => {
     try {
       const res = await dispatcher.request({ path: `${basePath}/v1/models`, method: 'GET', headers, signal });
