@@ -36,6 +36,11 @@ export interface FixedUpstreamOptions {
   roleChunk?: boolean;
   model?: string;
   host?: string;
+  /**
+   * Plain timers only (ms-granular, no setImmediate spin before each deadline). For capacity runs, where the
+   * schedule's sub-ms accuracy does not matter and a spinning upstream would take a whole core from the client.
+   */
+  coarseTimers?: boolean;
 }
 
 /** What the upstream really did for one streamed request (ms, its own clock): the truth a client is judged by. */
@@ -56,7 +61,18 @@ export interface FixedUpstream {
   close: () => Promise<void>;
 }
 
-function waitUntil(deadline: number): Promise<void> {
+function waitUntilCoarse(deadline: number): Promise<void> {
+  return new Promise((resolve) => {
+    const tick = (): void => {
+      const left = deadline - performance.now();
+      if (left <= 0) return resolve();
+      setTimeout(tick, Math.max(1, Math.floor(left)));
+    };
+    tick();
+  });
+}
+
+function waitUntilPrecise(deadline: number): Promise<void> {
   return new Promise((resolve) => {
     const tick = (): void => {
       const left = deadline - performance.now();
@@ -74,6 +90,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
   const bodies: unknown[] = [];
   let truth: TruthRecord[] = [];
   const sockets = new Set<import('node:net').Socket>();
+  const waitUntil = o.coarseTimers ? waitUntilCoarse : waitUntilPrecise;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const t0 = performance.now();
