@@ -62,21 +62,18 @@ export function endpointPath(endpoint: Endpoint): string {
 }
 
 export function buildBody(settings: RequestSettings, spec: PromptSpec): Record<string, unknown> {
-  const common = {
-    model: settings.model,
-    stream: true,
-    stream_options: { include_usage: true },
-    ...(settings.ignoreEos ? { ignore_eos: true } : {}),
-  };
-  const body =
-    settings.endpoint === 'chat'
-      ? {
-          ...common,
-          messages: [{ role: 'user', content: typeof spec.prompt === 'string' ? spec.prompt : spec.prompt.join(' ') }],
-          max_completion_tokens: spec.outputLen,
-        }
-      : { ...common, prompt: spec.prompt, max_tokens: spec.outputLen };
-  return { ...body, ...(settings.extraBody ?? {}) };
+  // One object, filled in vLLM's key order (no spreads: this runs for every request of a run).
+  const body: Record<string, unknown> = { model: settings.model, stream: true, stream_options: { include_usage: true } };
+  if (settings.ignoreEos) body.ignore_eos = true;
+  if (settings.endpoint === 'chat') {
+    body.messages = [{ role: 'user', content: typeof spec.prompt === 'string' ? spec.prompt : spec.prompt.join(' ') }];
+    body.max_completion_tokens = spec.outputLen;
+  } else {
+    body.prompt = spec.prompt;
+    body.max_tokens = spec.outputLen;
+  }
+  if (settings.extraBody) Object.assign(body, settings.extraBody);
+  return body;
 }
 
 interface Chunk {
