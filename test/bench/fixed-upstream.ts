@@ -41,6 +41,8 @@ export interface FixedUpstreamOptions {
    * schedule's sub-ms accuracy does not matter and a spinning upstream would take a whole core from the client.
    */
   coarseTimers?: boolean;
+  /** Keep every request body for bodies() (default true; capacity runs turn it off to keep the heap small). */
+  recordBodies?: boolean;
 }
 
 /** What the upstream really did for one streamed request (ms, its own clock): the truth a client is judged by. */
@@ -110,7 +112,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
     const arrived = performance.now();
     const writes: number[] = [];
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-    bodies.push(body);
+    if (o.recordBodies !== false) bodies.push(body);
     const n = ++count;
     const chat = req.url === '/v1/chat/completions';
     if (!chat && req.url !== '/v1/completions') {
