@@ -71,7 +71,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     if (names.has(u.name)) throw new TypeError(`startProxy: duplicate engine name "${u.name}"`);
     names.add(u.name);
   }
-  const log = opts.log ?? batchedStderrSink();
+  const ownSink = opts.log ? null : batchedStderrSink();
+  const log = opts.log ?? ownSink!;
   const poolOpts = { connectMs: opts.timeouts.connectMs };
   const producers = opts.producers.map((u) => createEngine(u, 'producer', poolOpts));
   const consumers = opts.consumers.map((u) => createEngine(u, 'consumer', poolOpts));
@@ -222,6 +223,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         server.closeAllConnections();
         await closed;
         await Promise.all(all.map((e) => e.pool.destroy().catch(() => undefined)));
+        ownSink?.flush();
       })();
       return closing;
     },

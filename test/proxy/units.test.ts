@@ -298,3 +298,27 @@ describe('formats', () => {
     assert.ok(ev.endsWith('data: [DONE]\n\n'));
   });
 });
+
+test('access log to stderr: lines are batched (timer or size), nothing is lost at exit', async () => {
+  const { spawnSync } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const mod = fileURLToPath(new URL('../../src/proxy/access-log.ts', import.meta.url));
+  // A child writes 3 lines, checks that none reached stderr synchronously, waits past the delay, writes
+  // 2,000 more lines (over the size threshold) and 1 last line, then exits without waiting.
+  const script = `
+    import { batchedStderrSink } from ${JSON.stringify(mod)};
+    import { fstatSync } from 'node:fs';
+    const sink = batchedStderrSink(30, 16 * 1024);
+    sink('a1'); sink('a2'); sink('a3');
+    process.stdout.write('queued\\n');
+    await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 2000; i++) sink('b' + i);
+    sink('last');
+  `;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.deepEqual(lines.slice(0, 3), ['a1', 'a2', 'a3']);
+  assert.equal(lines.length, 3 + 2000 + 1, 'every line written, the last ones at exit');
+  assert.equal(lines.at(-1), 'last');
+});
