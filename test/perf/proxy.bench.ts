@@ -41,6 +41,11 @@ interface LoadResult {
   directDone: number;
   directGapP50ms: number | null;
   directGapP99ms: number | null;
+  /** (arrival gap − backend write gap) between consecutive events of a stream, ms: via pd and direct. */
+  stretchP50ms: number | null;
+  stretchP99ms: number | null;
+  directStretchP50ms: number | null;
+  directStretchP99ms: number | null;
   errorSamples: string[];
 }
 
@@ -236,15 +241,26 @@ async function main(): Promise<void> {
     [`${streams} streams: pd peak RSS (MB)`, fmt(rss, 0), '< 200 MB', rss !== null && rss < 200 ? 'PASS' : 'FAIL'],
     [`ITL p50 direct / via pd (ms, step ${stepMs} ms)`, `${fmt(sDirect.gapP50ms, 2)} / ${fmt(sThrough.gapP50ms, 2)}`, '', ''],
     ['ITL p99 direct / via pd (ms)', `${fmt(sDirect.gapP99ms, 2)} / ${fmt(sThrough.gapP99ms, 2)}`, '', ''],
+    // The backend stamps each chunk with its write time, so a gap's stretch is measured per event pair:
+    // (arrival gap) − (write gap). Direct streams give the floor of this machine at this load.
     [
-      'ITL p99 stretch (ms)',
-      sDirect.gapP99ms === null || sThrough.gapP99ms === null ? 'n/a' : fmt(sThrough.gapP99ms - sDirect.gapP99ms, 2),
+      'gap stretch p99 direct / via pd (ms)',
+      `${fmt(sMix.directStretchP99ms, 2)} / ${fmt(sMix.stretchP99ms, 2)}`,
+      '',
+      '',
+    ],
+    [
+      'gap stretch added by pd, p99 (ms)',
+      sMix.stretchP99ms === null || sMix.directStretchP99ms === null ? 'n/a' : fmt(sMix.stretchP99ms - sMix.directStretchP99ms, 2),
       '<= 0.2 ms',
-      sDirect.gapP99ms === null || sThrough.gapP99ms === null
-        ? 'n/a (client could not resolve chunks)'
-        : sThrough.gapP99ms - sDirect.gapP99ms <= 0.2
-          ? 'PASS'
-          : 'FAIL',
+      sMix.stretchP99ms === null || sMix.directStretchP99ms === null
+        ? 'n/a'
+        : // a 0.2 ms difference cannot be resolved when direct streams alone are stretched by more than 10x that
+          sMix.directStretchP99ms > 2
+          ? `not measurable here: direct streams alone are stretched ${fmt(sMix.directStretchP99ms, 1)} ms`
+          : sMix.stretchP99ms - sMix.directStretchP99ms <= 0.2
+            ? 'PASS'
+            : 'FAIL',
     ],
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));

@@ -10,8 +10,10 @@ import type { AddressInfo } from 'node:net';
 const args = JSON.parse(process.argv[2] ?? '{}') as { stepMs?: number; tokens?: number };
 const stepMs = args.stepMs ?? 0;
 
+// Each chunk carries the time it was written (`pd_t`, ms on the shared wall clock: timeOrigin + now), so the
+// client can tell how much a gap was stretched on the way rather than how late this process's step timer was.
 const chunk = (i: number): string =>
-  `data: {"id":"chatcmpl-b","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok${i} "},"finish_reason":null}]}\n\n`;
+  `data: {"id":"chatcmpl-b","pd_t":${(performance.timeOrigin + performance.now()).toFixed(3)},"object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok${i} "},"finish_reason":null}]}\n\n`;
 const done = 'data: [DONE]\n\n';
 const full = JSON.stringify({
   id: 'chatcmpl-b',

@@ -58,19 +58,55 @@ let errors = 0;
 let measuring = false;
 const statusCounts: Record<string, number> = {};
 
-async function consume(p: Pool, b: string, stream: boolean, h = gaps): Promise<number> {
-  const r = await p.request({ method: 'POST', path, headers, body: b });
+/** Per-event stretch samples (ms): (arrival gap) − (write gap) between consecutive chunks of one stream. */
+const stretch: number[] = [];
+const sideStretch: number[] = [];
+
+async function consume(p: Pool, b: string, stream: boolean, h = gaps, st = stretch): Promise<number> {
   if (!stream || !args.itl) {
+    const r = await p.request({ method: 'POST', path, headers, body: b });
     await r.body.dump({ limit: Infinity } as never).catch(async () => undefined);
     return r.statusCode;
   }
-  let last = 0;
-  for await (const _chunk of r.body) {
-    const t = performance.now();
-    if (last !== 0 && measuring) h.recordValue(Math.max(1, Math.round((t - last) * 1000)));
-    last = t;
-  }
-  return r.statusCode;
+  // Streams through undici's handler API (no Readable per response) so that the client, which shares the
+  // machine with the backend and the proxy, spends as little CPU per chunk as it can.
+  return new Promise<number>((resolve, reject) => {
+    let status = 0;
+    let last = 0;
+    let lastWrite = 0;
+    let lastArrive = 0;
+    p.dispatch(
+      { method: 'POST', path, headers, body: b },
+      {
+        onRequestStart() {
+          /* marks this as a new-style (controller) handler for undici */
+        },
+        onResponseStart(_c, code) {
+          status = code;
+        },
+        onResponseData(_c, chunk: Buffer) {
+          const now = performance.now();
+          const arrive = performance.timeOrigin + now;
+          if (last !== 0 && measuring) h.recordValue(Math.max(1, Math.round((now - last) * 1000)));
+          last = now;
+          // every event in this read arrived now; pair each with the time the backend wrote it
+          const text = chunk.toString('latin1');
+          for (let i = text.indexOf('"pd_t":'); i !== -1; i = text.indexOf('"pd_t":', i + 7)) {
+            const w = Number.parseFloat(text.slice(i + 7, text.indexOf(',', i + 7)));
+            if (lastWrite !== 0 && measuring) st.push(arrive - lastArrive - (w - lastWrite));
+            lastWrite = w;
+            lastArrive = arrive;
+          }
+        },
+        onResponseEnd() {
+          resolve(status);
+        },
+        onResponseError(_c, err) {
+          reject(err);
+        },
+      },
+    );
+  });
 }
 
 async function one(): Promise<void> {
@@ -120,7 +156,7 @@ const t0 = performance.now();
 const sideUsers = side
   ? Array.from({ length: args.directConcurrency ?? 1 }, async () => {
       try {
-        if ((await consume(side, body, args.stream, sideGaps)) === 200) sideDone++;
+        if ((await consume(side, body, args.stream, sideGaps, sideStretch)) === 200) sideDone++;
       } catch {
         /* counted as not done */
       }
@@ -129,6 +165,13 @@ const sideUsers = side
 await Promise.all([...Array.from({ length: args.concurrency }, () => user(t0 + args.durationMs)), ...sideUsers]);
 const elapsed = (performance.now() - t0) / 1000;
 const pct = (h: typeof lat, p: number): number => h.getValueAtPercentile(p) / 1000;
+const exact = (xs: number[], p: number): number | null => {
+  if (xs.length === 0) return null;
+  const s = Float64Array.from(xs).sort();
+  const r = (p / 100) * (s.length - 1);
+  const lo = Math.floor(r);
+  return s[lo]! + (s[Math.min(lo + 1, s.length - 1)]! - s[lo]!) * (r - lo);
+};
 process.stdout.write(
   JSON.stringify({
     requests: done,
@@ -146,6 +189,12 @@ process.stdout.write(
     errorSamples,
     directGapP50ms: sideGaps.totalCount ? pct(sideGaps, 50) : null,
     directGapP99ms: sideGaps.totalCount ? pct(sideGaps, 99) : null,
+    stretchP50ms: exact(stretch, 50),
+    stretchP99ms: exact(stretch, 99),
+    stretchCount: stretch.length,
+    directStretchP50ms: exact(sideStretch, 50),
+    directStretchP99ms: exact(sideStretch, 99),
+    directStretchCount: sideStretch.length,
   }) + '\n',
 );
 await Promise.all([target.close(), prod?.close(), cons?.close(), side?.close()]);
