@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { configSchema, type PdConfig } from './schema.js';
 import { ConfigError } from '../errors.js';
-import { formatZodIssues } from './zod-issues.js';
+import { formatPath, formatZodIssues } from './zod-issues.js';
 
 export const DEFAULT_CONFIG_FILE = 'pd.config.json';
 
@@ -78,7 +78,10 @@ export function parseConfigText(text: string, file: string): Record<string, unkn
   return raw as Record<string, unknown>;
 }
 
-function envOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): void {
+/** Where an overridden field's value came from (dotted path → words for an error message). */
+type Origins = Map<string, { what: string; fix: string }>;
+
+function envOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv, origins: Origins): void {
   for (const { env: name, path, type } of ENV_OVERRIDES) {
     const value = env[name];
     if (value === undefined || value === '') continue;
@@ -93,14 +96,27 @@ function envOverrides(raw: Record<string, unknown>, env: NodeJS.ProcessEnv): voi
     } else {
       setPath(raw, path, value);
     }
+    origins.set(path, { what: `environment variable ${name}=${JSON.stringify(value)}`, fix: `Fix or unset ${name}.` });
   }
 }
 
-/** Parse and validate an in-memory config object (used by loadConfig and by tests). */
-export function parseConfig(raw: unknown, source = 'config'): PdConfig {
+/**
+ * Parse and validate an in-memory config object (used by loadConfig and by tests). When the first problem is in
+ * a field that an environment variable or a command-line option set, the error names that, not the file.
+ */
+export function parseConfig(raw: unknown, source = 'config', origins?: Origins): PdConfig {
   const result = configSchema.safeParse(raw, { reportInput: true });
   if (!result.success) {
     const lines = formatZodIssues(result.error.issues);
+    const first = result.error.issues[0];
+    const field = first ? formatPath(first.path) : '';
+    const origin = origins ? [...origins].find(([p]) => field === p || field.startsWith(`${p}.`) || field.startsWith(`${p}[`)) : undefined;
+    if (origin) {
+      throw new ConfigError(`${origin[1].what} is invalid: ${lines[0]}`, {
+        details: lines.slice(1),
+        hint: `${origin[1].fix} (It overrides ${origin[0]}${source.startsWith('/') ? ` from ${source}` : ''}.)`,
+      });
+    }
     throw new ConfigError(`${source} is invalid: ${lines[0]}`, {
       details: lines.slice(1),
       hint: 'Fix the field(s) named above; `pd config schema` prints every field with its type and default.',
@@ -149,11 +165,14 @@ export async function loadConfig(opts: LoadOptions = {}): Promise<LoadedConfig> 
     raw = parseConfigText(text, path);
   }
 
-  envOverrides(raw, env);
+  const origins: Origins = new Map();
+  envOverrides(raw, env, origins);
   for (const [key, value] of Object.entries(opts.overrides ?? {})) {
-    if (value !== undefined) setPath(raw, key, value);
+    if (value === undefined) continue;
+    setPath(raw, key, value);
+    origins.set(key, { what: `the command-line value ${JSON.stringify(value)} for ${key}`, fix: 'Fix that option on the command line.' });
   }
 
-  const config = parseConfig(raw, path ?? 'the configuration');
+  const config = parseConfig(raw, path ?? 'the configuration', origins);
   return { config: resolvePaths(config, path ? dirname(path) : cwd), path };
 }

@@ -89,6 +89,16 @@ test('loadConfig: discovery, env overrides, flag overrides, relative paths', asy
     assert.equal(flagged.config.proxy.port, 8001);
 
     await assert.rejects(loadConfig({ cwd: dir, env: { PD_PROXY_PORT: 'eighty' } }), /PD_PROXY_PORT="eighty" is not a number/);
+    // A bad value from an env var or an option is blamed on it, not on the (valid) file.
+    await assert.rejects(loadConfig({ cwd: dir, env: { PD_PROXY_PORT: '70000' } }), (e: Error & { hint?: string }) => {
+      assert.match(e.message, /^environment variable PD_PROXY_PORT="70000" is invalid: proxy\.port/);
+      assert.doesNotMatch(e.message, /pd\.config\.json is invalid/);
+      assert.match(e.hint ?? '', /unset PD_PROXY_PORT.*overrides proxy\.port from .*pd\.config\.json/);
+      return true;
+    });
+    await assert.rejects(loadConfig({ cwd: dir, env: {}, overrides: { 'proxy.rateLimit': -3 } }), /command-line value -3 for proxy\.rateLimit is invalid/);
+    await writeFile(join(dir, 'pd.config.json'), JSON.stringify({ model: '/m', proxy: { port: 0 } }));
+    await assert.rejects(loadConfig({ cwd: dir, env: { PD_MODEL: '/env' } }), /pd\.config\.json is invalid: proxy\.port/);
     await assert.rejects(loadConfig({ cwd: dir, configPath: 'missing.json', env: {} }), /does not exist/);
     await writeFile(join(dir, 'bad.json'), '{\n  "model": "x",\n}');
     await assert.rejects(loadConfig({ cwd: dir, configPath: 'bad.json', env: {} }), /not valid JSON at line 3/);
