@@ -246,7 +246,10 @@ export async function sendRequest(
   await new Promise<void>((resolve) => {
     let controller: Dispatcher.DispatchController | null = null;
     let settled = false;
-    const onAbort = (): void => controller?.abort(signal?.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+    const reason = (): Error => (signal?.reason as Error | undefined) ?? new DOMException('This operation was aborted', 'AbortError');
+    // Before undici calls onRequestStart (the request still waits for a socket) there is no controller:
+    // settle now, and abort the request the moment it would start.
+    const onAbort = (): void => (controller ? controller.abort(reason()) : finish(reason()));
     const finish = (err: unknown): void => {
       if (settled) return;
       settled = true;
@@ -254,11 +257,12 @@ export async function sendRequest(
       signal?.removeEventListener('abort', onAbort);
       resolve();
     };
-    if (signal?.aborted) return finish(signal.reason ?? new DOMException('This operation was aborted', 'AbortError'));
+    if (signal?.aborted) return finish(reason());
     signal?.addEventListener('abort', onAbort, { once: true });
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(c) {
         controller = c;
+        if (settled) c.abort(reason());
       },
       onResponseStart(_c, statusCode, headers) {
         if (statusCode < 200) return; // 1xx informational

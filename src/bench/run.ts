@@ -112,7 +112,7 @@ export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
     connect: { timeout: 10_000 },
   });
   const basePath = url.pathname.replace(/\/+$/, '');
-  await warmConnections(pool, basePath, warmConnectionCount(opts.count, opts.maxConcurrency), opts.apiKey);
+  await warmConnections(pool, basePath, warmConnectionCount(opts.count, opts.maxConcurrency), opts.apiKey, 5_000, opts.stopSignal);
   const kvBefore = await kvSnapshot({ target: opts.target, stateDir: opts.stateDir });
   let load;
   try {

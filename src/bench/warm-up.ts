@@ -12,10 +12,17 @@ export function warmConnectionCount(count: number, maxConcurrency: number | null
   return Math.max(0, Math.min(count, maxConcurrency ?? 64));
 }
 
-export async function warmConnections(dispatcher: Dispatcher, basePath: string, n: number, apiKey?: string, timeoutMs = 5_000): Promise<void> {
-  if (n <= 0) return;
+export async function warmConnections(
+  dispatcher: Dispatcher,
+  basePath: string,
+  n: number,
+  apiKey?: string,
+  timeoutMs = 5_000,
+  stopSignal?: AbortSignal,
+): Promise<void> {
+  if (n <= 0 || stopSignal?.aborted) return;
   const headers: Record<string, string> = apiKey ? { authorization: `Bearer ${apiKey}` } : {};
-  const signal = AbortSignal.timeout(timeoutMs);
+  const signal = stopSignal ? AbortSignal.any([AbortSignal.timeout(timeoutMs), stopSignal]) : AbortSignal.timeout(timeoutMs);
   setMaxListeners(n + 1, signal); // one listener per warm-up request
   const one = async (): Promise<void> => {
     try {
@@ -25,5 +32,13 @@ export async function warmConnections(dispatcher: Dispatcher, basePath: string, 
       /* ignored: warming is best effort */
     }
   };
-  await Promise.all(Array.from({ length: n }, one));
+  // The signal cannot cancel a request that is still connecting (undici acts on it once the request starts),
+  // so the wait itself is bounded too: a target that drops packets costs timeoutMs, not the connect timeout.
+  let timer: NodeJS.Timeout | undefined;
+  const bound = new Promise<void>((resolve) => {
+    timer = setTimeout(resolve, timeoutMs);
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+  await Promise.race([Promise.all(Array.from({ length: n }, one)), bound]);
+  clearTimeout(timer);
 }

@@ -55,6 +55,8 @@ function round(v: number | null): number | null {
 export interface FlushableSink {
   (line: string): void;
   flush(): void;
+  /** Flush and forget the sink (its proxy closed); later lines are written at once. */
+  dispose(): void;
 }
 
 const liveSinks = new Set<FlushableSink>();
@@ -91,6 +93,11 @@ export function batchedStderrSink(maxDelayMs = 50, maxBytes = 64 * 1024): Flusha
     }
   }) as FlushableSink;
   sink.flush = flush;
+  sink.dispose = () => {
+    flush();
+    liveSinks.delete(sink);
+    maxBytes = 0; // a late line (after close) is written at once instead of waiting for a timer
+  };
   liveSinks.add(sink);
   if (!exitHook) {
     exitHook = true;

@@ -223,7 +223,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         server.closeAllConnections();
         await closed;
         await Promise.all(all.map((e) => e.pool.destroy().catch(() => undefined)));
-        ownSink?.flush();
+        ownSink?.dispose();
       })();
       return closing;
     },

@@ -129,3 +129,27 @@ test('warm-up opens the connections before the run (GET /v1/models), capped by c
     await new Promise<void>((r) => server.close(() => r()));
   }
 });
+
+test('warm-up is bounded: a target that never answers costs the timeout, a stop ends it at once', async () => {
+  const { createServer: netServer } = await import('node:net');
+  const held: import('node:net').Socket[] = [];
+  const silent = netServer((s) => held.push(s)); // accepts, never answers
+  await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  const pool = new Pool(`http://127.0.0.1:${(silent.address() as AddressInfo).port}`);
+  try {
+    let t = performance.now();
+    await warmConnections(pool, '', 4, undefined, 300);
+    const waited = performance.now() - t;
+    assert.ok(waited >= 250 && waited < 2000, `waited ${waited.toFixed(0)} ms for a 300 ms timeout`);
+    const stop = new AbortController();
+    setTimeout(() => stop.abort(), 100);
+    t = performance.now();
+    await warmConnections(pool, '', 4, undefined, 10_000, stop.signal);
+    const stopped = performance.now() - t;
+    assert.ok(stopped < 1000, `stopped after ${stopped.toFixed(0)} ms`);
+  } finally {
+    for (const s of held) s.destroy();
+    await pool.destroy();
+    await new Promise<void>((r) => silent.close(() => r()));
+  }
+});

@@ -131,3 +131,21 @@ test('aborting the signal ends the stream with kind "aborted" and closes the con
   const p = await sendRequest(pool, { endpoint: 'completions', model: 'm', ignoreEos: true, basePath: '' }, { prompt: 'x', promptLen: 1, outputLen: 2 }, pre.signal);
   assert.equal(p.errorKind, 'aborted');
 });
+
+test('aborting a request that still waits for a connection cancels it too (it is never sent)', async () => {
+  const up = await startFixedUpstream({ ttftMs: 5, itlMs: 100 });
+  ups.push(up);
+  const pool = new Pool(up.url, { connections: 1 });
+  pools.push(pool);
+  const ac = new AbortController();
+  const s: RequestSettings = { endpoint: 'completions', model: 'm', ignoreEos: true, basePath: '' };
+  const a = sendRequest(pool, s, { prompt: 'x', promptLen: 1, outputLen: 20 }, ac.signal);
+  const b = sendRequest(pool, s, { prompt: 'y', promptLen: 1, outputLen: 20 }, ac.signal); // queued behind a
+  setTimeout(() => ac.abort(), 150);
+  const [oa, ob] = await Promise.all([a, b]);
+  assert.equal(oa.errorKind, 'aborted');
+  assert.equal(ob.errorKind, 'aborted');
+  assert.ok(ob.endAt - ob.startAt < 600, `the queued request returned at once (${(ob.endAt - ob.startAt).toFixed(0)} ms), not after its 2 s stream`);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(up.requests(), 1, 'the queued request never reached the server');
+});

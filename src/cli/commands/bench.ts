@@ -2,6 +2,7 @@
  * `pd bench` (a sprint from config), `pd bench run` (one run), `pd bench compare`, `pd bench report`.
  * Thin: parsing and printing only; the work is in src/bench/.
  */
+import { setMaxListeners } from 'node:events';
 import { existsSync, constants } from 'node:fs';
 import { access, mkdir } from 'node:fs/promises';
 import { request } from 'undici';
@@ -61,6 +62,8 @@ interface RunCliOpts extends CommonOpts {
 function interruptHandling(): { stop: AbortController; abort: AbortController; dispose: () => void } {
   const stop = new AbortController();
   const abort = new AbortController();
+  // one listener per request in flight (thousands in a flood run)
+  setMaxListeners(0, stop.signal, abort.signal);
   const onSigint = (): void => {
     if (!stop.signal.aborted) {
       process.stderr.write(`\n${err.yellow('interrupted:')} no new requests; waiting for the ones in flight (Ctrl+C again to abort them)…\n`);
