@@ -33,12 +33,7 @@ export async function warmConnections(
     }
   };
   // The signal cannot cancel a request that is still connecting (undici acts on it once the request starts),
-  // so the wait itself is bounded too: a target that drops packets costs timeoutMs, not the connect timeout.
-  let timer: NodeJS.Timeout | undefined;
-  const bound = new Promise<void>((resolve) => {
-    timer = setTimeout(resolve, timeoutMs);
-    signal.addEventListener('abort', () => resolve(), { once: true });
-  });
+  // so the wait itself ends on it too: a target that drops packets costs timeoutMs, not the connect timeout.
+  const bound = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await Promise.race([Promise.all(Array.from({ length: n }, one)), bound]);
-  clearTimeout(timer);
 }

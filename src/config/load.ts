@@ -114,7 +114,7 @@ export function parseConfig(raw: unknown, source = 'config', origins?: Origins):
     if (origin) {
       throw new ConfigError(`${origin[1].what} is invalid: ${lines[0]}`, {
         details: lines.slice(1),
-        hint: `${origin[1].fix} (It overrides ${origin[0]}${source.startsWith('/') ? ` from ${source}` : ''}.)`,
+        hint: `${origin[1].fix} (It overrides ${origin[0]}${isAbsolute(source) ? ` from ${source}` : ''}.)`,
       });
     }
     throw new ConfigError(`${source} is invalid: ${lines[0]}`, {

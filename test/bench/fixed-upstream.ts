@@ -63,23 +63,17 @@ export interface FixedUpstream {
   close: () => Promise<void>;
 }
 
-function waitUntilCoarse(deadline: number): Promise<void> {
+/**
+ * Resolve at `deadline` (performance.now() ms). Precise: a timer until ~1.5 ms before, then setImmediate
+ * until due (sub-ms, but spins). Coarse: ms timers only.
+ */
+function waitUntil(deadline: number, precise: boolean): Promise<void> {
   return new Promise((resolve) => {
     const tick = (): void => {
       const left = deadline - performance.now();
       if (left <= 0) return resolve();
-      setTimeout(tick, Math.max(1, Math.floor(left)));
-    };
-    tick();
-  });
-}
-
-function waitUntilPrecise(deadline: number): Promise<void> {
-  return new Promise((resolve) => {
-    const tick = (): void => {
-      const left = deadline - performance.now();
-      if (left <= 0) return resolve();
-      if (left > 2) setTimeout(tick, Math.max(0, left - 1.5));
+      if (!precise) setTimeout(tick, Math.max(1, Math.floor(left)));
+      else if (left > 2) setTimeout(tick, Math.max(0, left - 1.5));
       else setImmediate(tick);
     };
     tick();
@@ -92,7 +86,6 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
   const bodies: unknown[] = [];
   let truth: TruthRecord[] = [];
   const sockets = new Set<import('node:net').Socket>();
-  const waitUntil = o.coarseTimers ? waitUntilCoarse : waitUntilPrecise;
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const t0 = performance.now();
@@ -143,7 +136,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
     const nChunks = Math.ceil(tokens / per);
     let sent = 0;
     for (let k = 0; k < nChunks; k++) {
-      await waitUntil(t0 + o.ttftMs + k * o.itlMs);
+      await waitUntil(t0 + o.ttftMs + k * o.itlMs, !o.coarseTimers);
       if (res.destroyed) return;
       if (o.inBandErrorAfter !== undefined && k >= o.inBandErrorAfter) {
         send({ error: { message: 'engine died', type: 'InternalServerError', code: 500 } });
