@@ -107,6 +107,18 @@ export function validateConfig(config: PdConfig, connector: string): ConfigProbl
     }
   }
 
+  // A budget with (almost) no grace period can evict a prompt's KV between prefill writing it and decode reading
+  // it: the consumer then silently recomputes the prompt.
+  const budget = config.kv.cache;
+  if ((budget.maxBytes !== undefined || budget.maxAgeSeconds !== undefined) && budget.graceSeconds < 1) {
+    problems.push({
+      severity: 'warning',
+      field: 'kv.cache.graceSeconds',
+      message: `a grace period of ${budget.graceSeconds} s lets the janitor evict a prompt's KV between prefill and decode`,
+      hint: 'Keep graceSeconds at least as long as a request takes from prefill to the first decoded token (default 30).',
+    });
+  }
+
   // Unknown connector names are allowed (escape hatch) but a near-miss of a known one is a typo.
   if (connector !== 'auto' && !(KNOWN_CONNECTORS as readonly string[]).includes(connector)) {
     const near = suggest(connector, [...KNOWN_CONNECTORS]);

@@ -34,6 +34,15 @@ test('a GPU used by both roles is a warning that names both engines', () => {
   assert.match(p[0]!.hint, /allowSharedGpus/);
 });
 
+test('a cache budget without a grace period is a warning (decode may find its KV evicted)', () => {
+  const p = problems({ kv: { cache: { maxBytes: 1, graceSeconds: 0 } } });
+  assert.deepEqual(p.map((x) => [x.severity, x.field]), [['warning', 'kv.cache.graceSeconds']]);
+  assert.match(p[0]!.message, /between prefill and decode/);
+  // No budget, no janitor: nothing to warn about; a grace of a second or more is fine.
+  assert.deepEqual(problems({ kv: { cache: { graceSeconds: 0 } } }), []);
+  assert.deepEqual(problems({ kv: { cache: { maxAgeSeconds: 60, graceSeconds: 1 } } }), []);
+});
+
 test('a relative shared storage path', () => {
   assert.deepEqual(errorFields({ kv: { sharedStoragePath: 'pd_kv' } }), ['kv.sharedStoragePath']);
   // NIXL does not use the shared storage path.

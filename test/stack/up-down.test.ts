@@ -170,7 +170,9 @@ test('an engine killed with SIGKILL while serving is restarted and requests resu
 
 test('connector events are counted from engine logs and the janitor keeps the cache within budget', async () => {
   const s = await makeStackDir();
-  const cfg = { ...s.config, kv: { ...(s.config.kv as object), cache: { maxBytes: 1, graceSeconds: 0, intervalSeconds: 0.2 } } };
+  // graceSeconds 1, not 0: with no grace the janitor may (correctly) evict the producer's folder between stage 1
+  // writing it and stage 2 reading it on a loaded machine, and the consumer then recomputes instead of hitting.
+  const cfg = { ...s.config, kv: { ...(s.config.kv as object), cache: { maxBytes: 1, graceSeconds: 1, intervalSeconds: 0.2 } } };
   const { writeFile } = await import('node:fs/promises');
   await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
   try {
@@ -186,7 +188,7 @@ test('connector events are counted from engine logs and the janitor keeps the ca
     assert.ok(hits >= 1);
     const metrics = () => fetch(`http://127.0.0.1:${s.ports.proxy}/metrics`).then((r) => r.text());
     assert.match(await metrics(), /pd_engine_kv_cache_hits_total\{engine="consumer-0"\} [1-9]/);
-    // maxBytes 1: every entry past its (zero) grace period is evicted.
+    // maxBytes 1: every entry past its one-second grace period is evicted.
     await waitFor('eviction', async () => /pd_kv_cache_evictions_total\{reason="size"\} [1-9]/.test(await metrics()));
     await waitFor('folder evicted', async () => (await readdir(join(s.dir, 'kv'))).length === 0);
   } finally {
