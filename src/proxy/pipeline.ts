@@ -8,6 +8,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { Dispatcher } from 'undici';
+import { callUpstream, type UpstreamCallOptions, type UpstreamResponse } from './upstream-call.js';
 import { setHealth, type EngineState } from './engine.js';
 import type { Balancer } from './balancer.js';
 import type { TokenBucket } from './token-bucket.js';
@@ -194,10 +195,25 @@ export class Pipeline {
     if (this.d.accessLog !== 'off') this.d.log(formatAccessLine(rec, this.d.accessLog));
   }
 
-  /** Wait for a rate-limit token (or refuse): resolves with the ms waited. */
-  private async rateLimit(signal: AbortLike): Promise<number> {
+  /**
+   * Take a rate-limit token and an admission slot, waiting in line when needed. Returns undefined when both
+   * were free (the common case, with no promise to await), else a promise that settles when the request may go.
+   */
+  private enter(signal: AbortLike): Promise<void> | undefined {
     const bucket = this.d.bucket;
-    if (bucket === null) return 0;
+    const token = bucket === null || bucket.tryTake() === 0;
+    if (token && this.d.admission.tryAcquire()) return undefined;
+    return this.enterSlow(signal, !token);
+  }
+
+  private async enterSlow(signal: AbortLike, needToken: boolean): Promise<void> {
+    if (needToken) await this.rateLimit(signal);
+    await this.admit(signal);
+  }
+
+  /** Wait for a rate-limit token (or refuse) after tryTake() found none: resolves with the ms waited. */
+  private async rateLimit(signal: AbortLike): Promise<number> {
+    const bucket = this.d.bucket!;
     const waitMs = bucket.tryTake();
     if (waitMs === 0) return 0;
     if (this.d.onRateLimit === 'reject') {
@@ -276,8 +292,8 @@ export class Pipeline {
     stage: 'prefill' | 'decode' | 'forward',
     engines: EngineState[],
     balancer: Balancer,
-    opts: Omit<Dispatcher.RequestOptions, 'origin' | 'path'> & { path: string },
-  ): Promise<{ engine: EngineState; res: Dispatcher.ResponseData }> {
+    opts: UpstreamCallOptions,
+  ): Promise<{ engine: EngineState; res: UpstreamResponse }> {
     const first = balancer.pick(engines);
     if (first === undefined) {
       this.d.metrics.reject('no_engine');
@@ -293,12 +309,12 @@ export class Pipeline {
     for (let attempt = 0; ; attempt++) {
       engine.inFlight++;
       try {
-        const res = await engine.pool.request({ ...opts, path: engine.prefix + opts.path });
+        const res = await callUpstream(engine.pool, engine.prefix === '' ? opts : { ...opts, path: engine.prefix + opts.path });
         return { engine, res };
       } catch (e) {
         engine.inFlight--;
         const code = errCode(e);
-        if (opts.signal && (opts.signal as AbortLike).aborted) throw e;
+        if (opts.signal.aborted) throw e;
         this.d.metrics.upstreamErrors.inc({ engine: engine.name, stage, kind: code || 'error' });
         if (code === 'ECONNREFUSED' && engine.healthy) {
           setHealth(engine, false);
@@ -388,8 +404,8 @@ export class Pipeline {
       }
 
       const tq = performance.now();
-      await this.rateLimit(ac);
-      await this.admit(ac);
+      const waiting = this.enter(ac);
+      if (waiting !== undefined) await waiting;
       admitted = true;
       const queueMs = performance.now() - tq;
       rec.queueMs = queueMs;
@@ -397,7 +413,7 @@ export class Pipeline {
       // ---- stage 1: prefill on a producer
       stage = 'prefill';
       const path = req.url ?? rec.route;
-      const s1 = prefillBody(body, this.d.connector);
+      const s1 = prefillBody(body, this.d.connector, this.kvParams);
       const h1 = upstreamRequestHeaders(req.headers, {
         requestId: id,
         engineApiKey: this.d.engineApiKey,
@@ -540,7 +556,7 @@ export class Pipeline {
   /** Return an engine's error answer to the client: its status, headers and body. */
   private passError(
     res: ServerResponse,
-    up: Dispatcher.ResponseData,
+    up: UpstreamResponse,
     text: string,
     id: string,
     serverTiming: string,
@@ -556,9 +572,13 @@ export class Pipeline {
   /**
    * Copy an upstream body to the client with backpressure. A failure after the headers went out ends an SSE
    * stream with an error event (other bodies can only be cut). Resolves with a note for the access log.
+   *
+   * Writes are corked until the end of the current tick, so that what one upstream read delivers (often the
+   * last tokens, the usage chunk, [DONE] and the end of the body together) goes to the client in one system call
+   * instead of one per chunk plus one for the end; a streamed token is never held past the read it came in.
    */
   private pipeBody(
-    up: Dispatcher.ResponseData,
+    up: UpstreamResponse,
     res: ServerResponse,
     engine: EngineState,
     stage: 'decode' | 'forward',
@@ -568,41 +588,51 @@ export class Pipeline {
       const body = up.body;
       let last: Buffer | undefined;
       let prev: Buffer | undefined;
-      const onDrain = (): void => {
-        body.resume();
+      let corked = false;
+      const uncork = (): void => {
+        corked = false;
+        res.uncork();
       };
+      const onDrain = (): void => body.resume();
       res.on('drain', onDrain);
-      body.on('data', (chunk: Buffer) => {
-        prev = last;
-        last = chunk;
-        if (!res.write(chunk)) body.pause();
-      });
-      body.once('end', () => {
-        res.off('drain', onDrain);
-        res.end();
-        resolve(undefined);
-      });
-      body.once('error', (err: Error) => {
-        res.off('drain', onDrain);
-        if (clientGone() || res.destroyed) return resolve('client_abort');
-        this.d.metrics.upstreamErrors.inc({ engine: engine.name, stage, kind: errCode(err) || 'stream_error' });
-        this.d.metrics.midStreamErrors.inc();
-        const ct = String(up.headers['content-type'] ?? '');
-        if (ct.includes('text/event-stream')) {
-          let tail = '';
-          if (last !== undefined) {
-            const t = prev !== undefined ? Buffer.concat([prev.subarray(-2), last]) : last;
-            tail = t.subarray(-2).toString('latin1');
+      body.pipe({
+        data: (chunk) => {
+          prev = last;
+          last = chunk;
+          if (!corked) {
+            corked = true;
+            res.cork();
+            process.nextTick(uncork);
           }
-          const sep = last === undefined || tail === '\n\n' ? '' : tail.endsWith('\n') ? '\n' : '\n\n';
-          const reason = isTimeout(err)
-            ? `no data for ${this.d.timeouts.decodeIdleMs} ms (proxy.timeouts.decodeIdleMs)`
-            : err.message;
-          res.end(sep + sseErrorEvent(502, `The decode engine ${engine.name} failed mid-stream: ${reason}`));
-        } else {
-          res.destroy(err);
-        }
-        resolve('mid_stream_error');
+          return res.write(chunk);
+        },
+        end: () => {
+          res.off('drain', onDrain);
+          res.end();
+          resolve(undefined);
+        },
+        error: (err) => {
+          res.off('drain', onDrain);
+          if (clientGone() || res.destroyed) return resolve('client_abort');
+          this.d.metrics.upstreamErrors.inc({ engine: engine.name, stage, kind: errCode(err) || 'stream_error' });
+          this.d.metrics.midStreamErrors.inc();
+          const ct = String(up.headers['content-type'] ?? '');
+          if (ct.includes('text/event-stream')) {
+            let tail = '';
+            if (last !== undefined) {
+              const t = prev !== undefined ? Buffer.concat([prev.subarray(-2), last]) : last;
+              tail = t.subarray(-2).toString('latin1');
+            }
+            const sep = last === undefined || tail === '\n\n' ? '' : tail.endsWith('\n') ? '\n' : '\n\n';
+            const reason = isTimeout(err)
+              ? `no data for ${this.d.timeouts.decodeIdleMs} ms (proxy.timeouts.decodeIdleMs)`
+              : err.message;
+            res.end(sep + sseErrorEvent(502, `The decode engine ${engine.name} failed mid-stream: ${reason}`));
+          } else {
+            res.destroy(err);
+          }
+          resolve('mid_stream_error');
+        },
       });
     });
   }
