@@ -23,32 +23,43 @@ export interface AccessRecord {
 
 const ms = (v: number | null): string => (v === null ? '-' : v.toFixed(1));
 
+/** A JSON string literal; the common case (printable ASCII without quotes or backslashes) needs no escaping. */
+const PLAIN = /^[\x20-\x7e]*$/;
+const jsonStr = (v: string | null): string =>
+  v === null ? 'null' : PLAIN.test(v) && !v.includes('"') && !v.includes('\\') ? `"${v}"` : JSON.stringify(v);
+
+/** The current time as ISO 8601, formatted once per millisecond (several requests end in the same one). */
+let isoMs = -1;
+let iso = '';
+function nowIso(): string {
+  const t = Date.now();
+  if (t !== isoMs) {
+    isoMs = t;
+    iso = new Date(t).toISOString();
+  }
+  return iso;
+}
+
 export function formatAccessLine(r: AccessRecord, format: 'text' | 'json'): string {
   if (format === 'json') {
-    return JSON.stringify({
-      time: new Date().toISOString(),
-      id: r.id,
-      method: r.method,
-      route: r.route,
-      status: r.status,
-      queue_ms: round(r.queueMs),
-      prefill_ms: round(r.prefillMs),
-      decode_ttfb_ms: round(r.decodeTtfbMs),
-      total_ms: round(r.totalMs),
-      producer: r.producer,
-      consumer: r.consumer,
-      ...(r.note ? { note: r.note } : {}),
-    });
+    // Built by hand (one line per request on the hot path): the same object JSON.stringify would give, in a
+    // third of the time.
+    return (
+      `{"time":"${nowIso()}","id":${jsonStr(r.id)},"method":${jsonStr(r.method)},` +
+      `"route":${jsonStr(r.route)},"status":${r.status},"queue_ms":${round(r.queueMs)},` +
+      `"prefill_ms":${round(r.prefillMs)},"decode_ttfb_ms":${round(r.decodeTtfbMs)},"total_ms":${round(r.totalMs)},` +
+      `"producer":${jsonStr(r.producer)},"consumer":${jsonStr(r.consumer)}${r.note ? `,"note":${jsonStr(r.note)}` : ''}}`
+    );
   }
   return (
-    `${new Date().toISOString()} ${r.id} ${r.method} ${r.route} ${r.status} ` +
+    `${nowIso()} ${r.id} ${r.method} ${r.route} ${r.status} ` +
     `queue=${ms(r.queueMs)}ms prefill=${ms(r.prefillMs)}ms decode_ttfb=${ms(r.decodeTtfbMs)}ms total=${ms(r.totalMs)}ms ` +
     `producer=${r.producer ?? '-'} consumer=${r.consumer ?? '-'}${r.note ? ` note=${r.note}` : ''}`
   );
 }
 
 function round(v: number | null): number | null {
-  return v === null ? null : Math.round(v * 1000) / 1000;
+  return v === null || !Number.isFinite(v) ? null : Math.round(v * 1000) / 1000;
 }
 
 /** A line sink that can be flushed (the default stderr sink). */
@@ -69,24 +80,36 @@ let exitHook = false;
  * when the proxy closes and when the process exits.
  */
 export function batchedStderrSink(maxDelayMs = 50, maxBytes = 64 * 1024): FlushableSink {
-  let buf: string[] = [];
-  let bytes = 0;
+  // Lines are encoded straight into a buffer (no array of strings to join and re-encode at flush time); a
+  // line is added only while the buffer has room for its worst case (3 UTF-8 bytes per UTF-16 unit).
+  let buf = Buffer.allocUnsafe(maxBytes);
+  let pos = 0;
   let timer: NodeJS.Timeout | null = null;
+  let disposed = false;
   const flush = (): void => {
     if (timer !== null) {
       clearTimeout(timer);
       timer = null;
     }
-    if (buf.length === 0) return;
-    const out = buf.join('\n') + '\n';
-    buf = [];
-    bytes = 0;
+    if (pos === 0) return;
+    const out = buf.subarray(0, pos);
+    // The stream may still hold `out` after write() returns: never reuse its memory.
+    buf = Buffer.allocUnsafe(maxBytes);
+    pos = 0;
     process.stderr.write(out);
   };
   const sink = ((line: string) => {
-    buf.push(line);
-    bytes += line.length + 1;
-    if (bytes >= maxBytes) flush();
+    const worst = line.length * 3 + 1;
+    if (disposed || worst > maxBytes) {
+      // A late line (after close) or one larger than a whole batch: in order, at once.
+      flush();
+      process.stderr.write(line + '\n');
+      return;
+    }
+    if (pos + worst > maxBytes) flush();
+    pos += buf.write(line, pos, 'utf8');
+    buf[pos++] = 0x0a;
+    if (pos + 1024 > maxBytes) flush();
     else if (timer === null) {
       timer = setTimeout(flush, maxDelayMs);
       timer.unref();
@@ -96,7 +119,7 @@ export function batchedStderrSink(maxDelayMs = 50, maxBytes = 64 * 1024): Flusha
   sink.dispose = () => {
     flush();
     liveSinks.delete(sink);
-    maxBytes = 0; // a late line (after close) is written at once instead of waiting for a timer
+    disposed = true; // a late line (after close) is written at once instead of waiting for a timer
   };
   liveSinks.add(sink);
   if (!exitHook) {

@@ -291,6 +291,21 @@ describe('formats', () => {
     assert.equal(j.consumer, 'consumer-1');
   });
 
+  test('JSON access lines are valid JSON whatever the strings hold (hand-built, so escaping is checked here)', () => {
+    const base = { method: 'POST', route: '/v1/x', status: 499, queueMs: null, prefillMs: Number.NaN, decodeTtfbMs: 1 / 3, totalMs: 2, producer: null, consumer: 'c"1' };
+    for (const id of ['plain', 'q"uote', 'back\\slash', 'tab\there', 'é-ünïcode', '\u2028line', '']) {
+      const r = { ...base, id, route: `/v1/${id}`, note: `n${id}` };
+      const j = JSON.parse(formatAccessLine(r, 'json'));
+      assert.deepEqual(
+        { ...j, time: undefined },
+        { time: undefined, id, method: 'POST', route: `/v1/${id}`, status: 499, queue_ms: null, prefill_ms: null, decode_ttfb_ms: 0.333, total_ms: 2, producer: null, consumer: 'c"1', note: `n${id}` },
+      );
+      assert.ok(!Number.isNaN(Date.parse(j.time)));
+    }
+    // No note, no "note" key.
+    assert.equal('note' in JSON.parse(formatAccessLine({ ...base, id: 'x' }, 'json')), false);
+  });
+
   test('OpenAI error shape and the SSE error event', () => {
     assert.deepEqual(JSON.parse(openAiErrorBody(503, 'busy')), { error: { message: 'busy', type: 'ServiceUnavailableError', param: null, code: 503 } });
     const ev = sseErrorEvent(502, 'boom');
@@ -313,12 +328,16 @@ test('access log to stderr: lines are batched (timer or size), nothing is lost a
     process.stdout.write('queued\\n');
     await new Promise((r) => setTimeout(r, 100));
     for (let i = 0; i < 2000; i++) sink('b' + i);
+    sink('ünï ☃ \u{1F600}');
+    sink('x'.repeat(20000));
     sink('last');
   `;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   const lines = r.stderr.split('\n').filter(Boolean);
   assert.deepEqual(lines.slice(0, 3), ['a1', 'a2', 'a3']);
-  assert.equal(lines.length, 3 + 2000 + 1, 'every line written, the last ones at exit');
-  assert.equal(lines.at(-1), 'last');
+  assert.equal(lines.length, 3 + 2000 + 3, 'every line written, the last ones at exit');
+  assert.deepEqual(lines.slice(3, 2003), Array.from({ length: 2000 }, (_, i) => 'b' + i));
+  // Multi-byte characters survive the byte buffer; a line larger than a batch keeps its place.
+  assert.deepEqual(lines.slice(-3), ['ünï ☃ \u{1F600}', 'x'.repeat(20000), 'last']);
 });
