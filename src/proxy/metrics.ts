@@ -3,6 +3,7 @@
  * stack can register extra metrics on it). Gauges that mirror live state are computed at scrape time.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { StageHistogram, type HistogramChild } from './stage-histogram.js';
 
 export interface LiveState {
   inFlight(): number;
@@ -24,22 +25,23 @@ export class ProxyMetrics {
   readonly retries: Counter<'stage'>;
   readonly clientAborts: Counter<'stage'>;
   readonly midStreamErrors: Counter<never>;
-  private readonly stageSeconds: Histogram<'stage'>;
-  readonly prefillSeconds: ReturnType<Histogram<'stage'>['labels']>;
-  readonly decodeTtfbSeconds: ReturnType<Histogram<'stage'>['labels']>;
-  readonly totalSeconds: ReturnType<Histogram<'stage'>['labels']>;
+  private readonly stageSeconds: StageHistogram<'prefill' | 'decode_ttfb' | 'total'>;
+  readonly prefillSeconds: HistogramChild;
+  readonly decodeTtfbSeconds: HistogramChild;
+  readonly totalSeconds: HistogramChild;
 
-  private readonly requestChildren = new Map<string, { inc(): void }>();
+  /** Requests counted since the last scrape, by route and status; added to the counter when it is read. */
+  private readonly pendingRequests = new Map<string, { route: string; status: string; n: number }>();
 
-  /** pd_proxy_requests_total{route,status} += 1 (label children cached: this runs once per request). */
+  /**
+   * pd_proxy_requests_total{route,status} += 1. This runs once per request, so it only bumps a number; the
+   * prom-client counter gets the sum when /metrics is read (its collect hook).
+   */
   countRequest(route: string, status: number): void {
     const key = route + ' ' + status;
-    let child = this.requestChildren.get(key);
-    if (child === undefined) {
-      child = this.requests.labels(route, String(status));
-      this.requestChildren.set(key, child);
-    }
-    child.inc();
+    const p = this.pendingRequests.get(key);
+    if (p !== undefined) p.n++;
+    else this.pendingRequests.set(key, { route, status: String(status), n: 1 });
   }
 
   /** Sum of pd_proxy_rejected_total over every reason. */
@@ -52,11 +54,19 @@ export class ProxyMetrics {
 
   constructor(live: LiveState) {
     const registers = [this.registry];
+    const pending = this.pendingRequests;
     this.requests = new Counter({
       name: 'pd_proxy_requests_total',
       help: 'Client requests answered, by route and status code.',
       labelNames: ['route', 'status'],
       registers,
+      collect() {
+        for (const p of pending.values()) {
+          if (p.n === 0) continue;
+          this.inc({ route: p.route, status: p.status }, p.n);
+          p.n = 0;
+        }
+      },
     });
     this.rejected = new Counter({
       name: 'pd_proxy_rejected_total',
@@ -109,13 +119,14 @@ export class ProxyMetrics {
       help: 'Decode streams that broke after the first byte (ended with an SSE error event).',
       registers,
     });
-    this.stageSeconds = new Histogram({
-      name: 'pd_proxy_stage_duration_seconds',
-      help: 'Per-stage latency: prefill (whole stage 1), decode_ttfb (stage 2 until response headers), total.',
-      labelNames: ['stage'],
-      buckets: LATENCY_BUCKETS,
-      registers,
-    });
+    this.stageSeconds = new StageHistogram(
+      'pd_proxy_stage_duration_seconds',
+      'Per-stage latency: prefill (whole stage 1), decode_ttfb (stage 2 until response headers), total.',
+      'stage',
+      ['prefill', 'decode_ttfb', 'total'],
+      LATENCY_BUCKETS,
+      this.registry,
+    );
     this.prefillSeconds = this.stageSeconds.labels('prefill');
     this.decodeTtfbSeconds = this.stageSeconds.labels('decode_ttfb');
     this.totalSeconds = this.stageSeconds.labels('total');
