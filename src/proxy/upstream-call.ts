@@ -113,61 +113,79 @@ function abortReason(signal: AbortLike): Error {
 }
 
 /**
+ * The handler of one call. A class rather than an object of closures: one allocation per call instead of
+ * seven, on a path that runs twice per proxied request.
+ */
+class UpstreamCall implements Dispatcher.DispatchHandler {
+  readonly body = new UpstreamBody();
+  private controller: Dispatcher.DispatchController | null = null;
+  /** Headers arrived, or the promise was already rejected. */
+  private started = false;
+  private listening = true;
+  private readonly onAbort = (): void => {
+    if (this.controller !== null) this.controller.abort(abortReason(this.signal));
+    else if (!this.started) {
+      // Still waiting for a connection: reject now; onRequestStart aborts the request the moment it starts.
+      this.started = true;
+      this.reject(abortReason(this.signal));
+    }
+  };
+
+  constructor(
+    private readonly signal: AbortLike,
+    private readonly resolve: (r: UpstreamResponse) => void,
+    private readonly reject: (e: unknown) => void,
+  ) {
+    signal.addEventListener('abort', this.onAbort);
+  }
+
+  private settle(): void {
+    if (!this.listening) return;
+    this.listening = false;
+    this.signal.removeEventListener('abort', this.onAbort);
+  }
+
+  onRequestStart(c: Dispatcher.DispatchController): void {
+    this.controller = c;
+    this.body.attach(c);
+    if (this.signal.aborted) c.abort(abortReason(this.signal));
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
+    if (statusCode < 200 || this.started) return; // 1xx informational, or already given up on
+    this.started = true;
+    this.resolve({ statusCode, headers: headers as IncomingHttpHeaders, body: this.body });
+  }
+
+  onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {
+    this.body.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    this.settle();
+    this.body.finish(null);
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController | null, err: Error): void {
+    this.settle();
+    if (!this.started) {
+      this.started = true;
+      this.reject(err);
+    } else this.body.finish(err);
+  }
+}
+
+/**
  * Send one request; resolves with the status and headers (1xx answers are skipped), rejects on a failure
  * before them. A failure after them reaches the body's reader.
  */
 export function callUpstream(dispatcher: Dispatcher, opts: UpstreamCallOptions): Promise<UpstreamResponse> {
   return new Promise((resolve, reject) => {
-    const signal = opts.signal;
-    if (signal.aborted) {
-      reject(abortReason(signal));
+    if (opts.signal.aborted) {
+      reject(abortReason(opts.signal));
       return;
     }
-    const body = new UpstreamBody();
-    let controller: Dispatcher.DispatchController | null = null;
-    let started = false;
-    let done = false;
-    // Before undici calls onRequestStart (the request still waits for a connection) there is no controller:
-    // reject now, and abort the request the moment it would start.
-    const onAbort = (): void => {
-      if (controller !== null) controller.abort(abortReason(signal));
-      else if (!started) {
-        started = true;
-        reject(abortReason(signal));
-      }
-    };
-    signal.addEventListener('abort', onAbort);
-    const settle = (): void => {
-      if (done) return;
-      done = true;
-      signal.removeEventListener('abort', onAbort);
-    };
-    const handler: Dispatcher.DispatchHandler = {
-      onRequestStart(c) {
-        controller = c;
-        body.attach(c);
-        if (signal.aborted) c.abort(abortReason(signal));
-      },
-      onResponseStart(_c, statusCode, headers) {
-        if (statusCode < 200 || started) return;
-        started = true;
-        resolve({ statusCode, headers: headers as IncomingHttpHeaders, body });
-      },
-      onResponseData(_c, chunk) {
-        body.push(chunk);
-      },
-      onResponseEnd() {
-        settle();
-        body.finish(null);
-      },
-      onResponseError(_c, err) {
-        settle();
-        if (!started) {
-          started = true;
-          reject(err);
-        } else body.finish(err);
-      },
-    };
+    const call = new UpstreamCall(opts.signal, resolve, reject);
     try {
       dispatcher.dispatch(
         {
@@ -178,12 +196,10 @@ export function callUpstream(dispatcher: Dispatcher, opts: UpstreamCallOptions):
           headersTimeout: opts.headersTimeout,
           bodyTimeout: opts.bodyTimeout,
         },
-        handler,
+        call,
       );
     } catch (e) {
-      settle();
-      started = true;
-      reject(e);
+      call.onResponseError(null, e as Error);
     }
   });
 }
