@@ -11,9 +11,11 @@ const args = JSON.parse(process.argv[2] ?? '{}') as { stepMs?: number; tokens?: 
 const stepMs = args.stepMs ?? 0;
 
 // Each chunk carries the time it was written (`pd_t`, ms on the shared wall clock: timeOrigin + now), so the
-// client can tell how much a gap was stretched on the way rather than how late this process's step timer was.
-const chunk = (i: number): string =>
-  `data: {"id":"chatcmpl-b","pd_t":${(performance.timeOrigin + performance.now()).toFixed(3)},"object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok${i} "},"finish_reason":null}]}\n\n`;
+// client can tell how much a gap was stretched on the way rather than how late this process's step timer was,
+// and a unique key (`pd_k`: stream-index) by which wire-timing.ts finds the same event on both sides of the proxy.
+let streamSeq = 0;
+const chunk = (stream: number, i: number): string =>
+  `data: {"id":"chatcmpl-b","pd_t":${(performance.timeOrigin + performance.now()).toFixed(3)},"pd_k":"${stream}-${i}","object":"chat.completion.chunk","created":1,"model":"bench","choices":[{"index":0,"delta":{"content":"tok${i} "},"finish_reason":null}]}\n\n`;
 const done = 'data: [DONE]\n\n';
 const full = JSON.stringify({
   id: 'chatcmpl-b',
@@ -26,6 +28,7 @@ const full = JSON.stringify({
 
 interface Live {
   res: ServerResponse;
+  stream: number;
   left: number;
   i: number;
 }
@@ -37,7 +40,7 @@ if (stepMs > 0) {
         live.delete(s);
         continue;
       }
-      s.res.write(chunk(s.i++));
+      s.res.write(chunk(s.stream, s.i++));
       if (--s.left === 0) {
         s.res.end(done);
         live.delete(s);
@@ -63,10 +66,11 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
     const n = args.tokens ?? j.max_tokens ?? 8;
     if (stepMs === 0) {
       let s = '';
-      for (let i = 0; i < n; i++) s += chunk(i);
+      const stream = streamSeq++;
+      for (let i = 0; i < n; i++) s += chunk(stream, i);
       res.end(s + done);
     } else {
-      live.add({ res, left: n, i: 0 });
+      live.add({ res, stream: streamSeq++, left: n, i: 0 });
     }
   });
 }
