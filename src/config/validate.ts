@@ -10,6 +10,7 @@ import { ConfigError } from '../errors.js';
 import { buildEnginePlans, engineExtraArgs, engineName, argValue, hasArg, listEngines } from '../stack/engine-plan.js';
 import { isNixlConnector, isSharedStorageConnector } from '../stack/kv-transfer-config.js';
 import { suggest } from './zod-issues.js';
+import { budgetIsActive } from '../cache/janitor.js';
 
 export interface ConfigProblem {
   severity: 'error' | 'warning';
@@ -109,8 +110,9 @@ export function validateConfig(config: PdConfig, connector: string): ConfigProbl
 
   // A budget with (almost) no grace period can evict a prompt's KV between prefill writing it and decode reading
   // it: the consumer then silently recomputes the prompt.
+  // (The janitor runs only for the shared-storage connector.)
   const budget = config.kv.cache;
-  if ((budget.maxBytes !== undefined || budget.maxAgeSeconds !== undefined) && budget.graceSeconds < 1) {
+  if ((isSharedStorageConnector(connector) || connector === 'auto') && budgetIsActive(budget) && budget.graceSeconds < 1) {
     problems.push({
       severity: 'warning',
       field: 'kv.cache.graceSeconds',

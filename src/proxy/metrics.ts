@@ -68,6 +68,12 @@ export class ProxyMetrics {
         }
       },
     });
+    // registry.resetMetrics() must also drop the counts not yet handed to the counter.
+    const resetRequests = this.requests.reset.bind(this.requests);
+    this.requests.reset = () => {
+      pending.clear();
+      resetRequests();
+    };
     this.rejected = new Counter({
       name: 'pd_proxy_rejected_total',
       help: 'Requests refused by the proxy before any engine saw them (rate_limit, queue_full, queue_timeout, no_engine, bad_request, too_large, unauthorized).',

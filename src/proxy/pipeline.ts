@@ -513,6 +513,7 @@ export class Pipeline {
         if (note) rec.note = note;
         if (note === 'client_abort') this.d.metrics.clientAborts.inc({ stage: 'decode' });
       } finally {
+        r2.res.body.cancel(); // only does something if writeHead threw before the body was piped
         consumer.inFlight--;
       }
     } catch (e) {
@@ -710,6 +711,7 @@ export class Pipeline {
         if (note) rec.note = note;
         if (note === 'client_abort') this.d.metrics.clientAborts.inc({ stage: 'forward' });
       } finally {
+        r.res.body.cancel(); // only does something if writeHead threw before the body was piped
         r.engine.inFlight--;
       }
     } catch (e) {

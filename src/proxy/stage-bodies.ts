@@ -69,7 +69,12 @@ export function prefillBody(client: ClientBody, connector: string, kvParams = us
   // Copy without the dropped fields rather than spread-then-delete: deleting keys turns the object into a
   // slow dictionary that JSON.stringify serialises at about half the speed.
   const b: ClientBody = {};
-  for (const k in client) if (!PREFILL_DROP.has(k)) b[k] = client[k];
+  for (const k in client) {
+    if (PREFILL_DROP.has(k)) continue;
+    // A "__proto__" field from JSON.parse is an own property; plain assignment would hit the prototype setter.
+    if (k === '__proto__') Object.defineProperty(b, k, { value: client[k], enumerable: true, writable: true, configurable: true });
+    else b[k] = client[k];
+  }
   b.max_tokens = 1;
   if ('max_completion_tokens' in client) b.max_completion_tokens = 1;
   b.stream = false;

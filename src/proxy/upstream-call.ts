@@ -73,6 +73,17 @@ export class UpstreamBody {
     else if (!more) this.controller?.pause();
   }
 
+  /**
+   * Give up on a body nobody read (an error between the headers and the read): abort the response so the
+   * engine stops and nothing more is buffered. A no-op once the body is being read.
+   */
+  cancel(): void {
+    if (this.sink !== null) return;
+    this.sink = { data: () => true, end: () => {}, error: () => {} };
+    this.queued = null;
+    if (!this.ended && this.failure === null) this.controller?.abort(new Error('response body not read'));
+  }
+
   /** Continue after a sink's `data` returned false. */
   resume(): void {
     this.controller?.resume();

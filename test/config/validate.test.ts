@@ -41,6 +41,8 @@ test('a cache budget without a grace period is a warning (decode may find its KV
   // No budget, no janitor: nothing to warn about; a grace of a second or more is fine.
   assert.deepEqual(problems({ kv: { cache: { graceSeconds: 0 } } }), []);
   assert.deepEqual(problems({ kv: { cache: { maxAgeSeconds: 60, graceSeconds: 1 } } }), []);
+  // The janitor only runs for the shared-storage connector.
+  assert.deepEqual(problems({ kv: { cache: { maxBytes: 1, graceSeconds: 0 } } }, 'NixlConnector'), []);
 });
 
 test('a relative shared storage path', () => {

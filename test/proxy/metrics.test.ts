@@ -41,4 +41,10 @@ test('request counts reach pd_proxy_requests_total when /metrics is read, and ke
   text = await m.registry.metrics();
   assert.match(text, /pd_proxy_requests_total\{route="\/v1\/completions",status="200"\} 6\n/);
   assert.match(text, /pd_proxy_requests_total\{route="\/v1\/completions",status="503"\} 1\n/);
+  // A reset drops what was counted but not yet scraped, too.
+  m.countRequest('/v1/completions', 200);
+  m.registry.resetMetrics();
+  assert.doesNotMatch(await m.registry.metrics(), /pd_proxy_requests_total\{/);
+  m.countRequest('/v1/completions', 200);
+  assert.match(await m.registry.metrics(), /pd_proxy_requests_total\{route="\/v1\/completions",status="200"\} 1\n/);
 });

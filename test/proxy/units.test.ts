@@ -217,6 +217,9 @@ describe('stage bodies', () => {
     const q = JSON.parse(prefillBody({ prompt: 'x' }, 'ExampleConnector'));
     assert.deepEqual(q, { prompt: 'x', max_tokens: 1, stream: false });
     assert.equal('kv_transfer_params' in q, false);
+    // Every other field goes through as parsed, even one named __proto__ (decode gets the raw bytes with it).
+    const odd = parseClientBody(Buffer.from('{"prompt":"x","__proto__":{"a":1},"constructor":2}'), 'completions');
+    assert.equal(prefillBody(odd, 'SharedStorageConnector'), '{"prompt":"x","__proto__":{"a":1},"constructor":2,"max_tokens":1,"stream":false}');
   });
 
   test('Nixl: prefill asks for remote decode; decode gets the returned params', () => {
