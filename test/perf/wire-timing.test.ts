@@ -73,6 +73,11 @@ test('forwarding delay and gap stretch per event, matched across the two legs by
     assert.equal(w.pairs, 2);
     assert.equal(w.delayP50ms, 0.1);
     assert.ok(Math.abs(w.stretchP99ms! - 0.297) < 1e-9, String(w.stretchP99ms)); // 0 and 0.3 ms, p99 interpolated
+    // Steady window: from the last stream's first event out (1-0 at 1.0001 s) to the first stream's last one.
+    assert.equal(w.steadyFromMs, 0);
+    assert.equal(w.steadyToMs, 100.3);
+    assert.equal(w.steadyPairs, 1); // 1-1 -> 1-2 (1-0 entered before the window)
+    assert.ok(Math.abs(w.steadyStretchP99ms! - 0.3) < 1e-9, String(w.steadyStretchP99ms));
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -7,8 +7,13 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { stepMs?: number; tokens?: number };
+const args = JSON.parse(process.argv[2] ?? '{}') as { stepMs?: number; tokens?: number; startAfter?: number };
 const stepMs = args.stepMs ?? 0;
+// Streams opened while others are still being opened wait (headers sent, no tokens) until `startAfter` of them
+// wait or none has arrived for 2 s; then they all stream together. Without this, a client that needs
+// seconds to open 2,000 streams never has 2,000 open at once (the first ones end before the last ones begin).
+const startAfter = args.startAfter ?? 0;
+const QUIET_MS = 2000;
 
 // Each chunk carries the time it was written (`pd_t`, ms on the shared wall clock: timeOrigin + now), so the
 // client can tell how much a gap was stretched on the way rather than how late this process's step timer was,
@@ -33,8 +38,14 @@ interface Live {
   i: number;
 }
 const live = new Set<Live>();
+const waiting: Live[] = [];
+let lastArrival = 0;
 if (stepMs > 0) {
   setInterval(() => {
+    if (waiting.length > 0 && (waiting.length >= startAfter || performance.now() - lastArrival >= QUIET_MS)) {
+      for (const w of waiting) live.add(w);
+      waiting.length = 0;
+    }
     for (const s of live) {
       if (s.res.destroyed) {
         live.delete(s);
@@ -70,7 +81,8 @@ function handler(req: IncomingMessage, res: ServerResponse): void {
       for (let i = 0; i < n; i++) s += chunk(stream, i);
       res.end(s + done);
     } else {
-      live.add({ res, stream: streamSeq++, left: n, i: 0 });
+      waiting.push({ res, stream: streamSeq++, left: n, i: 0 });
+      lastArrival = performance.now();
     }
   });
 }

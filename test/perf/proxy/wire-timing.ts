@@ -120,6 +120,15 @@ function eventTimes(file: string, port: number): Map<string, number> {
 }
 
 export interface WireStretch {
+  /** the steady window: from when every proxied stream had its first event out of the proxy to when the first
+   * stream's last event went out (ms from the first event); null when the streams never overlapped */
+  steadyFromMs: number | null;
+  steadyToMs: number | null;
+  /** gap stretch over pairs whose two events both entered the proxy inside the steady window */
+  steadyPairs: number;
+  steadyStretchP50ms: number | null;
+  steadyStretchP99ms: number | null;
+  steadyDelayP99ms: number | null;
   /** events seen on both legs */
   events: number;
   /** events the engine sent on streams that went through the proxy but that were not seen leaving it */
@@ -145,8 +154,23 @@ export function wireStretch(file: string, upstreamPort: number, proxyPort: numbe
   const tout = eventTimes(file, proxyPort);
   const proxiedStreams = new Set<string>();
   for (const k of tout.keys()) proxiedStreams.add(k.slice(0, k.indexOf('-')));
+  // Steady window: after the ramp-up (every stream has started) and before the first stream ends.
+  const firstOut = new Map<string, number>();
+  const lastOut = new Map<string, number>();
+  let t0 = Infinity;
+  for (const [k, t] of tout) {
+    const stream = k.slice(0, k.indexOf('-'));
+    t0 = Math.min(t0, t);
+    if (t < (firstOut.get(stream) ?? Infinity)) firstOut.set(stream, t);
+    if (t > (lastOut.get(stream) ?? -Infinity)) lastOut.set(stream, t);
+  }
+  const steadyFrom = Math.max(...firstOut.values());
+  const steadyTo = Math.min(...lastOut.values());
+  const steady = (t: number): boolean => t >= steadyFrom && t <= steadyTo;
   const delays: number[] = [];
   const stretches: number[] = [];
+  const steadyDelays: number[] = [];
+  const steadyStretches: number[] = [];
   let missing = 0;
   for (const [k, tIn] of tin) {
     const dash = k.indexOf('-');
@@ -158,15 +182,28 @@ export function wireStretch(file: string, upstreamPort: number, proxyPort: numbe
       continue;
     }
     delays.push(tOut - tIn);
+    if (steady(tIn)) steadyDelays.push(tOut - tIn);
     const next = `${stream}-${Number(k.slice(dash + 1)) + 1}`;
     const nIn = tin.get(next);
     const nOut = tout.get(next);
-    if (nIn !== undefined && nOut !== undefined) stretches.push(nOut - tOut - (nIn - tIn));
+    if (nIn !== undefined && nOut !== undefined) {
+      stretches.push(nOut - tOut - (nIn - tIn));
+      if (steady(tIn) && steady(nIn)) steadyStretches.push(nOut - tOut - (nIn - tIn));
+    }
   }
   const d = Float64Array.from(delays).sort();
   const s = Float64Array.from(stretches).sort();
+  const sd = Float64Array.from(steadyDelays).sort();
+  const ss = Float64Array.from(steadyStretches).sort();
   const ms = (v: number | null): number | null => (v === null ? null : v / 1000);
+  const overlap = steadyFrom < steadyTo;
   return {
+    steadyFromMs: overlap ? (steadyFrom - t0) / 1000 : null,
+    steadyToMs: overlap ? (steadyTo - t0) / 1000 : null,
+    steadyPairs: ss.length,
+    steadyStretchP50ms: ms(pct(ss, 50)),
+    steadyStretchP99ms: ms(pct(ss, 99)),
+    steadyDelayP99ms: ms(pct(sd, 99)),
     events: delays.length,
     missing,
     delayP50ms: ms(pct(d, 50)),
