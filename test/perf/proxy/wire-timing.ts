@@ -91,15 +91,18 @@ export function* readSegments(file: string): Generator<Segment> {
 const MARK = Buffer.from('"pd_k":"');
 
 /**
- * event key -> time (µs) of the first segment from `port` that completed its marker. An event may straddle
- * two segments, so each connection's previous segment tail is scanned together with the next segment.
+ * For each of `ports`: event key -> time (µs) of the first segment from that port that completed its marker,
+ * in one pass over the capture. An event may straddle two segments, so each connection's previous segment
+ * tail is scanned together with the next segment.
  */
-function eventTimes(file: string, port: number): Map<string, number> {
-  const out = new Map<string, number>();
-  const tails = new Map<number, Buffer>();
+function eventTimes(file: string, ports: number[]): Map<number, Map<string, number>> {
+  const byPort = new Map(ports.map((p) => [p, new Map<string, number>()]));
+  const tails = new Map<string, Buffer>();
   for (const s of readSegments(file)) {
-    if (s.srcPort !== port) continue;
-    const tail = tails.get(s.dstPort);
+    const out = byPort.get(s.srcPort);
+    if (out === undefined) continue;
+    const conn = `${s.srcPort}>${s.dstPort}`;
+    const tail = tails.get(conn);
     const data = tail ? Buffer.concat([tail, s.payload]) : s.payload;
     const skip = tail ? tail.length : 0;
     let i = data.indexOf(MARK);
@@ -114,9 +117,9 @@ function eventTimes(file: string, port: number): Map<string, number> {
       }
       i = data.indexOf(MARK, to);
     }
-    tails.set(s.dstPort, Buffer.from(data.subarray(Math.max(0, data.length - 64))));
+    tails.set(conn, Buffer.from(data.subarray(Math.max(0, data.length - 64))));
   }
-  return out;
+  return byPort;
 }
 
 export interface WireStretch {
@@ -150,8 +153,9 @@ function pct(sorted: Float64Array, p: number): number | null {
 
 /** Forwarding delay and gap stretch of every event that went engine (`upstreamPort`) → proxy (`proxyPort`). */
 export function wireStretch(file: string, upstreamPort: number, proxyPort: number): WireStretch {
-  const tin = eventTimes(file, upstreamPort);
-  const tout = eventTimes(file, proxyPort);
+  const times = eventTimes(file, [upstreamPort, proxyPort]);
+  const tin = times.get(upstreamPort)!;
+  const tout = times.get(proxyPort)!;
   const proxiedStreams = new Set<string>();
   for (const k of tout.keys()) proxiedStreams.add(k.slice(0, k.indexOf('-')));
   // Steady window: after the ramp-up (every stream has started) and before the first stream ends.
