@@ -272,20 +272,34 @@ async function main(): Promise<void> {
   const sConsumer = `http://127.0.0.1:${sPorts.consumer}`;
   const sPd = await startPd(sProducer, sConsumer, pdCpu);
   const sArgs = { concurrency: streams, durationMs: 0, warmupMs: 0, stream: true, maxTokens: tokens, itl: true, once: true };
-  // Both kinds of streams run at the same time in one client, so that machine load hits them alike.
-  // Warm-up (JIT, connection pools) so that the measured run sees a running proxy, not a cold start.
-  await load({ ...sArgs, concurrency: Math.min(streams, 200), maxTokens: 5, mode: 'proxy', target: sPd.url }, restCpu);
-  const pcap = join(tmp, 'streams.pcap');
-  const capture = canCapture() ? await startCapture(pcap, [sPorts.consumer, sPd.port], restCpu).catch(() => null) : null;
-  const sCpu0 = cpuMs(sPd.child.pid);
-  const sT0 = performance.now();
-  const sMix = await load({ ...sArgs, mode: 'proxy', target: sPd.url, directTarget: sConsumer, directConcurrency: sideStreams }, restCpu);
-  const sWallMs = performance.now() - sT0;
-  const sCpu1 = cpuMs(sPd.child.pid);
-  // pd's CPU over the run (loadgen start-up included in the wall time, so the busy share is a lower bound)
-  const sCpuMs = sCpu0 !== null && sCpu1 !== null ? sCpu1 - sCpu0 : null;
-  const dropped = capture ? (await capture.stop()).dropped : null;
-  const wire = capture ? wireStretch(pcap, sPorts.consumer, sPd.port) : null;
+  const canWire = canCapture();
+  /**
+   * One measured stream run through a proxy (pd or the floor, same streams): a warm-up (JIT, connection pools)
+   * so the run sees a running proxy, not a cold start; then proxied and direct streams at once in one client,
+   * so machine load hits them alike; the proxy's CPU over the run; the wire timing when tcpdump is usable.
+   */
+  const streamRun = async (name: string, proxyUrl: string, proxyPort: number, pid: number | undefined) => {
+    await load({ ...sArgs, concurrency: Math.min(streams, 200), maxTokens: 5, mode: 'proxy', target: proxyUrl }, restCpu);
+    const pcap = join(tmp, `${name}-streams.pcap`);
+    const capture = canWire ? await startCapture(pcap, [sPorts.consumer, proxyPort], restCpu).catch(() => null) : null;
+    const c0 = cpuMs(pid);
+    const t0 = performance.now();
+    const mix = await load({ ...sArgs, mode: 'proxy', target: proxyUrl, directTarget: sConsumer, directConcurrency: sideStreams }, restCpu);
+    const wallMs = performance.now() - t0;
+    const c1 = cpuMs(pid);
+    const dropped = capture ? (await capture.stop()).dropped : null;
+    return {
+      mix,
+      wallMs,
+      // CPU over the run (loadgen start-up included in the wall time, so a busy share from it is a lower bound)
+      cpuMs: c0 !== null && c1 !== null ? c1 - c0 : null,
+      dropped,
+      wire: capture ? wireStretch(pcap, sPorts.consumer, proxyPort) : null,
+    };
+  };
+  const pdStreams = await streamRun('pd', sPd.url, sPd.port, sPd.child.pid);
+  const sMix = pdStreams.mix;
+  const { wallMs: sWallMs, cpuMs: sCpuMs, dropped, wire } = pdStreams;
   const sDirect = { gapP50ms: sMix.directGapP50ms, gapP99ms: sMix.directGapP99ms, statusCounts: { '200': sMix.directDone } } as unknown as LoadResult;
   const sThrough = sMix;
   if (process.env.PD_BENCH_DEBUG) console.log(JSON.stringify(sMix));
@@ -294,21 +308,12 @@ async function main(): Promise<void> {
   // The floor under the same streams and the same wire timing: what a proxy with no features does here.
   let floorWire: ReturnType<typeof wireStretch> | null = null;
   let floorCpuPerEventUs: number | null = null;
-  if (capture) {
+  if (wire) {
     const fChild = tsx('floor-proxy.ts', { producer: sProducer, consumer: sConsumer }, pdCpu);
     const fPort = (await firstJsonLine<{ port: number }>(fChild)).port;
-    const fUrl = `http://127.0.0.1:${fPort}`;
-    await load({ ...sArgs, concurrency: Math.min(streams, 200), maxTokens: 5, mode: 'proxy', target: fUrl }, restCpu);
-    const fPcap = join(tmp, 'floor-streams.pcap');
-    const fCapture = await startCapture(fPcap, [sPorts.consumer, fPort], restCpu).catch(() => null);
-    const fc0 = cpuMs(fChild.pid);
-    await load({ ...sArgs, mode: 'proxy', target: fUrl, directTarget: sConsumer, directConcurrency: sideStreams }, restCpu);
-    const fc1 = cpuMs(fChild.pid);
-    if (fc0 !== null && fc1 !== null) floorCpuPerEventUs = ((fc1 - fc0) * 1000) / (streams * tokens);
-    if (fCapture) {
-      await fCapture.stop();
-      floorWire = wireStretch(fPcap, sPorts.consumer, fPort);
-    }
+    const f = await streamRun('floor', `http://127.0.0.1:${fPort}`, fPort, fChild.pid);
+    floorWire = f.wire;
+    if (f.cpuMs !== null) floorCpuPerEventUs = (f.cpuMs * 1000) / (streams * tokens);
     await stop(fChild);
   }
   await stop(sBackend);
