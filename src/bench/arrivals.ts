@@ -4,7 +4,7 @@
  * burstiness is 1 — accumulated, then rescaled so the last arrival lands exactly at n/rate seconds.
  * rate=Infinity sends everything at t=0; burstiness=Infinity gives constant gaps of 1/rate.
  */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 
 /** A small seeded PRNG (sfc32) so schedules are reproducible from `seed`. Returns floats in [0, 1). */
 export function seededRandom(seed: number): () => number {

@@ -1,5 +1,5 @@
 /** Parsing and validating `pd bench` command-line values (UsageError with a fix for anything wrong). */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 import type { DatasetSpec } from './dataset.js';
 import type { GoodputSlos } from './result.js';
 

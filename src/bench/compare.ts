@@ -6,7 +6,7 @@
  * reference real-GPU sheet). The `Comparison` object is what `--json` prints.
  */
 import { Chalk } from 'chalk';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 import { loadRunResults } from './result.js';
 import { readSheet } from './sheet.js';
 import {

@@ -13,7 +13,7 @@
  */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../util/errors.js';
 import { seededRandom } from './arrivals.js';
 import type { Endpoint, PromptSpec } from './request.js';
 import { WORDS } from '../sim/tokenizer.js';

@@ -274,7 +274,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     if (next >= n || stopped) break;
     const due = runStart + offsetsMs[next]!;
     const sparse = next === 0 || offsetsMs[next]! - offsetsMs[next - 1]! >= SPIN_MIN_GAP_MS;
-    let wait = due - performance.now();
+    const wait = due - performance.now();
     if (wait > 1.5 || (wait > 0 && !sparse)) {
       try {
         await sleep(Math.max(1, Math.floor(sparse ? wait - 1 : wait)), undefined, { signal: stopWait });

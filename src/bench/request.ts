@@ -179,8 +179,8 @@ export async function sendRequest(
   let usageCompletion: number | null = null;
   let usagePrompt: number | null = null;
   let prevContinuousUsage: number | null = null;
-  let inBand: string | null = null;
-  let badJson: string | null = null;
+  let inBand = null as string | null;
+  let badJson = null as string | null;
   const texts: string[] = [];
   const keepText = settings.keepText !== false;
   const parser = createParser({
@@ -301,7 +301,7 @@ export async function sendRequest(
   }
   if (!headersSeen) {
     const e = transportError ?? new Error('no response');
-    return fail(errorKindOf(e), (e as Error).message || String(e));
+    return fail(errorKindOf(e), e instanceof Error ? e.message : 'no response');
   }
   if (out.status !== 200) {
     const text = errorBody.slice(0, 500).trim();
@@ -313,7 +313,7 @@ export async function sendRequest(
   }
   if (transportError !== null && inBand === null) {
     const e = transportError;
-    return fail(errorKindOf(e) === 'other' ? 'stream' : errorKindOf(e), `stream broke: ${(e as Error).message}`);
+    return fail(errorKindOf(e) === 'other' ? 'stream' : errorKindOf(e), `stream broke: ${e instanceof Error ? e.message : 'unknown error'}`);
   }
   out.endAt = performance.now();
   out.generatedText = texts.join('');

@@ -17,7 +17,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../util/errors.js';
 
 /** The latency metrics that carry mean/median/std/pXX fields. */
 export const LATENCY_METRICS = ['ttft', 'tpot', 'itl', 'e2el'] as const;
@@ -204,7 +204,7 @@ export const requestRecordSchema = z.object({
 export type RequestRecord = z.infer<typeof requestRecordSchema>;
 
 /** vLLM's percentile key: p99, p99.9, p50 (integers without decimals, others as JS prints them). */
-export function percentileKey(p: number, metric: LatencyMetric | string): string {
+export function percentileKey(p: number, metric: string): string {
   // Python's str() of a float and JS String() agree for the values people use (99, 99.9, 99.99, 50).
   return `p${String(p)}_${metric}_ms`;
 }

@@ -9,7 +9,7 @@
  *   Data Parallelism moved to AG..AL.
  * New sheets are created in the issue's layout (the template's four sets keep their columns).
  */
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 import { type CsvCell, type CsvDocument, columnLetter } from './sheet-csv.js';
 import { type PointKey, SHEET_METRICS, SHEET_STATS, type SheetMetric, type SheetStat, formatRate } from './sheet-runs.js';
 

@@ -11,7 +11,7 @@
  */
 import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { RuntimeError, UsageError } from '../errors.js';
+import { RuntimeError, UsageError } from '../util/errors.js';
 import { LATENCY_METRICS, type RunResult } from './result.js';
 import { type CsvDocument, columnLetter, parseCsv, quoteCsv, setCell, stringifyCsv } from './sheet-csv.js';
 import {

@@ -1,6 +1,6 @@
 /** Finding what to benchmark: the target base URL and the model it serves. */
 import { request } from 'undici';
-import { RuntimeError, UsageError } from '../errors.js';
+import { RuntimeError, UsageError } from '../util/errors.js';
 import { readStackState } from '../stack/state.js';
 
 /** Normalise a base URL (no trailing slash, no /v1 suffix). */

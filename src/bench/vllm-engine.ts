@@ -7,7 +7,7 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../util/errors.js';
 import { describeDataset } from './dataset.js';
 import { rateLabel, runName as defaultRunName, type RunOptions, type RunOutput } from './run.js';
 import { runResultSchema, type RequestRecord } from './result.js';
@@ -105,8 +105,8 @@ export async function runWithVllm(o: VllmEngineOptions): Promise<RunOutput> {
 
 /** Convert a `vllm bench serve --save-result` JSON to a RunResult (and per-request records when detailed). */
 export async function fromVllmJson(raw: Record<string, unknown>, o: RunOptions, startedAt = new Date()): Promise<RunOutput> {
-  const num = (k: string): number => (typeof raw[k] === 'number' ? (raw[k] as number) : 0);
-  const errors = Array.isArray(raw.errors) ? (raw.errors as unknown[]).map((e) => (typeof e === 'string' ? e : String(e ?? ''))) : undefined;
+  const num = (k: string): number => (typeof raw[k] === 'number' ? (raw[k]) : 0);
+  const errors = Array.isArray(raw.errors) ? (raw.errors as unknown[]).map((e) => (typeof e === 'string' ? e : e == null ? '' : JSON.stringify(e))) : undefined;
   const completed = num('completed');
   const failed = typeof raw.failed === 'number' ? raw.failed : errors ? errors.filter((e) => e !== '').length : Math.max(0, num('num_prompts') - completed);
   const sent = completed + failed;

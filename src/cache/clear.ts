@@ -5,7 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Stats } from 'node:fs';
-import { RuntimeError, ConfigError } from '../errors.js';
+import { RuntimeError, ConfigError } from '../util/errors.js';
 import { assertSafeCachePath } from './safety.js';
 import { type CacheFs, type CacheFsSync, type FsFailure, errnoCode, nodeFs } from './fs.js';
 import { deleteEntries } from './delete-pool.js';

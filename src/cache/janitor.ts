@@ -12,7 +12,7 @@ import { type CacheFs, type CacheFsSync, type FsFailure, errnoCode, nodeFs } fro
 import { IncrementalScanner } from './scan.js';
 import { deleteEntries } from './delete-pool.js';
 import { planEvictions, type Eviction } from './evict-plan.js';
-import { formatAgo, formatBytes } from './format.js';
+import { formatAgo, formatBytes } from '../util/format.js';
 import { assertSafeCachePath } from './safety.js';
 
 export interface EvictionReport {

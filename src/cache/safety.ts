@@ -8,7 +8,7 @@
 import { homedir } from 'node:os';
 import { isAbsolute, resolve, sep } from 'node:path';
 import { realpathSync } from 'node:fs';
-import { ConfigError, UsageError } from '../errors.js';
+import { ConfigError, UsageError } from '../util/errors.js';
 
 /** Folders whose contents are never a KV cache (the folder itself is refused; a dedicated subfolder is allowed). */
 export const SYSTEM_FOLDERS: readonly string[] = [

@@ -8,7 +8,7 @@ export interface GlobalOptions {
 }
 
 export function globalOptions(cmd: Command): GlobalOptions {
-  return cmd.optsWithGlobals() as GlobalOptions;
+  return cmd.optsWithGlobals<GlobalOptions>();
 }
 
 export async function loadForCommand(cmd: Command, overrides: Record<string, unknown> = {}): Promise<LoadedConfig> {

@@ -2,7 +2,7 @@
  * The only place that turns errors into exit codes: PdError kinds map to 2 (usage/config) or 1 (runtime);
  * anything unexpected is a bug, reported with a short message (stack only with --verbose).
  */
-import { isPdError } from '../errors.js';
+import { isPdError } from '../util/errors.js';
 import { err } from './output.js';
 
 export function isVerbose(): boolean {

@@ -27,7 +27,7 @@ export async function startWithTaskList(supervisor: Supervisor, opts: { interact
     startError = e;
   });
   const failedOrReady = (p: Promise<number>): Promise<number> =>
-    Promise.race([p, started.then(() => (startError ? Promise.reject(startError) : new Promise<number>(() => undefined)))]);
+    Promise.race([p, started.then(() => (startError ? Promise.reject(asError(startError)) : new Promise<number>(() => undefined)))]);
 
   const list = new Listr<Ctx>(
     [
@@ -58,7 +58,7 @@ export async function startWithTaskList(supervisor: Supervisor, opts: { interact
         title: 'proxy',
         task: async (_ctx, task) => {
           await started;
-          if (startError) throw startError;
+          if (startError) throw asError(startError);
           task.title = `proxy listening on ${supervisor.proxyHandle?.url}`;
         },
       },
@@ -74,10 +74,14 @@ export async function startWithTaskList(supervisor: Supervisor, opts: { interact
     await list.run();
   } catch (e) {
     await started;
-    throw startError ?? e;
+    throw asError(startError ?? e);
   }
   await started;
-  if (startError) throw startError;
+  if (startError) throw asError(startError);
+}
+
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(String(e));
 }
 
 const PALETTE = ['cyan', 'magenta', 'yellow', 'green', 'blue', 'red'] as const;

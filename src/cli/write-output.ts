@@ -1,7 +1,7 @@
 /** Write a file the user named on the command line, turning the usual mistakes into usage errors. */
 import { writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 
 export async function writeOutput(path: string, text: string): Promise<void> {
   const abs = resolve(path);

@@ -44,7 +44,7 @@ function rows(node: JsonSchemaNode, prefix: string, out: string[][]): void {
 
 export function configReferenceMarkdown(): string {
   const out: string[][] = [];
-  rows(configJsonSchema() as JsonSchemaNode, '', out);
+  rows(configJsonSchema(), '', out);
   const lines = ['| field | type | default | meaning |', '| --- | --- | --- | --- |', ...out.map((r) => `| ${r.join(' | ')} |`)];
   return lines.join('\n') + '\n';
 }

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { configSchema, type PdConfig } from './schema.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../util/errors.js';
 import { formatPath, formatZodIssues } from './zod-issues.js';
 
 export const DEFAULT_CONFIG_FILE = 'pd.config.json';

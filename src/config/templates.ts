@@ -2,7 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 
 export const TEMPLATES: Record<string, { file: string; description: string }> = {
   'shared-storage-1p1d': {

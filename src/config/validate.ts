@@ -6,7 +6,7 @@
 import { isAbsolute } from 'node:path';
 import type { PdConfig, Role } from './schema.js';
 import { KNOWN_CONNECTORS } from './schema.js';
-import { ConfigError } from '../errors.js';
+import { ConfigError } from '../util/errors.js';
 import { buildEnginePlans, engineExtraArgs, engineName, argValue, hasArg, listEngines } from '../stack/engine-plan.js';
 import { isNixlConnector, isSharedStorageConnector } from '../stack/kv-transfer-config.js';
 import { suggest } from './zod-issues.js';

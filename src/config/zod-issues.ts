@@ -38,7 +38,7 @@ function unwrap(s: ZodLike | undefined): ZodLike | undefined {
 
 /** The keys that the object schema at `path` accepts (for did-you-mean hints). */
 export function knownKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
-  let node: ZodLike | undefined = unwrap(configSchema as unknown as ZodLike);
+  let node: ZodLike | undefined = unwrap(configSchema);
   for (const key of path) {
     if (!node) return [];
     if (typeof key === 'number') node = unwrap(node.def?.element);
@@ -76,7 +76,7 @@ export function formatZodIssue(issue: z.core.$ZodIssue): string {
     }
     case 'too_big':
     case 'too_small': {
-      const i = issue as z.core.$ZodIssueTooBig | z.core.$ZodIssueTooSmall;
+      const i = issue;
       if (i.origin === 'number' && /port/i.test(String(issue.path[issue.path.length - 1] ?? ''))) {
         return `${where}: port must be a whole number between 1 and 65535`;
       }

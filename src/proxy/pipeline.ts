@@ -7,7 +7,6 @@
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { randomUUID, timingSafeEqual } from 'node:crypto';
-import type { Dispatcher } from 'undici';
 import { callUpstream, type UpstreamCallOptions, type UpstreamResponse } from './upstream-call.js';
 import { setHealth, type EngineState } from './engine.js';
 import type { Balancer } from './balancer.js';
@@ -691,7 +690,7 @@ export class Pipeline {
       let r;
       try {
         r = await this.dispatch('forward', this.d.consumers, this.d.consumerBalancer, {
-          method: method as Dispatcher.HttpMethod,
+          method: method,
           path: req.url ?? '/',
           headers,
           body: raw ?? null,

@@ -64,7 +64,7 @@ export class StageHistogram<L extends string> {
   }
 
   /** Label values that have been observed at least once, as prom-client would list them. */
-  async get(): Promise<{ name: string; help: string; type: 'histogram'; values: ExportedValue[]; aggregator: 'sum' }> {
+  get(): Promise<{ name: string; help: string; type: 'histogram'; values: ExportedValue[]; aggregator: 'sum' }> {
     const values: ExportedValue[] = [];
     const n = this.bounds.length;
     this.labelValues.forEach((lv, i) => {
@@ -79,7 +79,7 @@ export class StageHistogram<L extends string> {
       values.push({ labels: { [this.labelName]: lv }, value: d[n]!, metricName: `${this.name}_sum` });
       values.push({ labels: { [this.labelName]: lv }, value: d[n + 1]!, metricName: `${this.name}_count` });
     });
-    return { name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' };
+    return Promise.resolve({ name: this.name, help: this.help, type: 'histogram', values, aggregator: 'sum' });
   }
 
   reset(): void {

@@ -165,7 +165,7 @@ class UpstreamCall implements Dispatcher.DispatchHandler {
   onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: Record<string, string | string[] | undefined>): void {
     if (statusCode < 200 || this.started) return; // 1xx informational, or already given up on
     this.started = true;
-    this.resolve({ statusCode, headers: headers as IncomingHttpHeaders, body: this.body });
+    this.resolve({ statusCode, headers: headers, body: this.body });
   }
 
   onResponseData(_c: Dispatcher.DispatchController, chunk: Buffer): void {

@@ -62,7 +62,7 @@ export function formatIssues(issues: readonly z.core.$ZodIssue[], body: unknown)
     const loc = ['body', ...i.path.map((p) => (typeof p === 'number' ? p : String(p)))];
     const locRepr = `(${loc.map((x) => (typeof x === 'number' ? String(x) : `'${x}'`)).join(', ')}${loc.length === 1 ? ',' : ''})`;
     let input: unknown = body;
-    for (const p of i.path) input = input && typeof input === 'object' ? (input as Record<PropertyKey, unknown>)[p as PropertyKey] : undefined;
+    for (const p of i.path) input = input && typeof input === 'object' ? (input as Record<PropertyKey, unknown>)[p] : undefined;
     const typed = !missing && i.code === 'invalid_type' ? pydanticType((i as { expected?: string }).expected ?? '', input) : null;
     const type = missing ? 'missing' : typed ? typed[0] : i.code;
     const msg = missing ? 'Field required' : typed ? typed[1] : i.message;

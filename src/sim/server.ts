@@ -121,7 +121,7 @@ export class SimServer {
     if (!this.connectorName) this.connector = 'none';
     else if (this.connectorName === 'SharedStorageConnector' || this.connectorName === 'ExampleConnector') {
       this.connector = 'shared-storage';
-      const extra = (kv?.kv_connector_extra_config ?? {}) as Record<string, unknown>;
+      const extra = (kv?.kv_connector_extra_config ?? {});
       const path = typeof extra.shared_storage_path === 'string' ? extra.shared_storage_path : '/tmp';
       this.storage = new SharedStorage(path, opts.blockSize, opts.knobs.kvLayers, opts.knobs.kvLayerBytes);
     } else if (this.connectorName === 'NixlConnector') {

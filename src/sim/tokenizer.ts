@@ -44,22 +44,26 @@ const VOWELS = ['a', 'e', 'i', 'o', 'u', 'ai', 'ea', 'ou'];
 function buildWords(count: number): string[] {
   const words: string[] = [];
   const seen = new Set<string>();
-  for (const w of COMMON) if (!seen.has(w)) (seen.add(w), words.push(w));
+  const add = (w: string): void => {
+    if (!seen.has(w)) {
+      seen.add(w);
+      words.push(w);
+    }
+  };
+  for (const w of COMMON) add(w);
   // Deterministic pseudo-words: consonant-vowel syllables, 2 then 3 syllables.
   const syl: string[] = [];
   for (const c of CONS) for (const v of VOWELS) syl.push(c + v);
   outer: for (const a of syl)
     for (const b of syl) {
       if (words.length >= count) break outer;
-      const w = a + b;
-      if (!seen.has(w)) (seen.add(w), words.push(w));
+      add(a + b);
     }
   outer2: for (const a of syl)
     for (const b of syl)
       for (const c of ['n', 'r', 's', 'l', 'x', 'm', 'd', 'k']) {
         if (words.length >= count) break outer2;
-        const w = a + b + c;
-        if (!seen.has(w)) (seen.add(w), words.push(w));
+        add(a + b + c);
       }
   return words;
 }
@@ -69,7 +73,7 @@ const WORD_SLOTS = 8192;
 /** The vocabulary words, index i has ids WORD_BASE + 2i (bare) and WORD_BASE + 2i + 1 (with a leading space). */
 export const WORDS: readonly string[] = buildWords(WORD_SLOTS);
 const PIECE_TO_ID = new Map<string, number>();
-const ID_TO_PIECE: string[] = new Array(WORDS.length * 2);
+const ID_TO_PIECE: string[] = new Array<string>(WORDS.length * 2);
 WORDS.forEach((w, i) => {
   PIECE_TO_ID.set(w, WORD_BASE + 2 * i);
   PIECE_TO_ID.set(' ' + w, WORD_BASE + 2 * i + 1);

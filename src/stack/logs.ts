@@ -1,7 +1,7 @@
 /** `pd logs`: last lines of engine/proxy/supervisor logs, and following them as they grow. */
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, basename } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../util/errors.js';
 
 export interface LogSource {
   name: string;

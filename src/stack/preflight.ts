@@ -12,7 +12,7 @@ import { buildEnginePlans, splitCommand } from './engine-plan.js';
 import { isSharedStorageConnector } from './kv-transfer-config.js';
 import { probeVllmVersion, usesExampleConnectorName, type ConnectorChoice } from './connector.js';
 import { isAlive, readStackState, stateIsLive } from './state.js';
-import { formatBytes } from '../cache/format.js';
+import { formatBytes } from '../util/format.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 

@@ -2,11 +2,16 @@
 import { createHash } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { simEntryPath } from '../sim/entry.js';
+import { fileURLToPath } from 'node:url';
 import { defaultConfig, type PdConfig } from '../config/schema.js';
 
+/**
+ * The simulator is started like vLLM, as a separate program (pd never imports it): dist/sim/main.js, the sibling of
+ * this file's folder once built; from src/ under tsx, the built copy (run `npm run build` first).
+ */
 export function simulatorCommand(): string[] {
-  return [process.execPath, simEntryPath()];
+  const fromSource = import.meta.url.endsWith('.ts');
+  return [process.execPath, fileURLToPath(new URL(fromSource ? '../../dist/sim/main.js' : '../sim/main.js', import.meta.url))];
 }
 
 /** The schema's default (the reference /mnt/pd_kv), read from the schema so there is one source of truth. */

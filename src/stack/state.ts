@@ -5,7 +5,7 @@
  */
 import { mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../util/errors.js';
 
 export interface EngineState {
   name: string;

@@ -26,7 +26,7 @@ import {
   type StackState,
 } from './state.js';
 import { isSharedStorageConnector } from './kv-transfer-config.js';
-import { RuntimeError } from '../errors.js';
+import { RuntimeError } from '../util/errors.js';
 import { startProxy, type ProxyHandle } from '../proxy/server.js';
 import { proxyOptionsFromConfig } from '../proxy/options.js';
 import { startJanitor, budgetIsActive, type Janitor } from '../cache/janitor.js';

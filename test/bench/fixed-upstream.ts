@@ -121,7 +121,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
     const maxTokens = Number(body.max_completion_tokens ?? body.max_tokens ?? 8);
     const tokens = o.tokens ?? maxTokens;
     const prompt = body.prompt ?? (body.messages as Array<{ content: string }> | undefined)?.[0]?.content ?? '';
-    const promptTokens = o.promptTokens ?? (Array.isArray(prompt) ? prompt.length : String(prompt).split(/\s+/).filter(Boolean).length);
+    const promptTokens = o.promptTokens ?? (Array.isArray(prompt) ? prompt.length : JSON.stringify(prompt ?? '').split(/\s+/).filter(Boolean).length);
     const headers: Record<string, string> = { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' };
     if (o.serverTiming) headers['server-timing'] = o.serverTiming;
     res.writeHead(200, headers);

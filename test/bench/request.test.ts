@@ -1,4 +1,4 @@
-import { test, after, before } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Pool } from 'undici';
 import { startFixedUpstream, type FixedUpstream, type FixedUpstreamOptions } from './fixed-upstream.ts';

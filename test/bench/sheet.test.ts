@@ -8,7 +8,7 @@ import { loadRunResults, type RunResult } from '../../src/bench/result.js';
 import { longCsv, mergeIntoSheet, parseSheet, readSheet, writeLongCsv, writeSheet } from '../../src/bench/sheet.js';
 import { parseCsv } from '../../src/bench/sheet-csv.js';
 import { formatSheetNumber } from '../../src/bench/sheet-runs.js';
-import { UsageError } from '../../src/bench/../errors.js';
+import { UsageError } from '../../src/util/errors.js';
 
 const FIX = fileURLToPath(new URL('./fixtures-report/', import.meta.url));
 const REAL = join(FIX, 'sprint-sheet-results-real-gpus.csv');
@@ -190,7 +190,7 @@ describe('sprint sheet', () => {
     assert.equal(await readFile(copy, 'utf8'), await readFile(REAL, 'utf8'));
   });
 
-  test('single runs at a rate the sheet has no column for are left out; sprint runs are not', async () => {
+  test('single runs at a rate the sheet has no column for are left out; sprint runs are not', () => {
     const two = runs.find((r) => r.pd_set === 'pd-disaggregation' && r.pd_offered_rate === 2)!;
     const adhoc = { ...two, pd_run_kind: 'single' as const, pd_offered_rate: 3, request_rate: 3, mean_ttft_ms: 7 };
     const text = mergeIntoSheet(null, 'x', 'pd-disaggregation', [two, adhoc]);
@@ -200,7 +200,7 @@ describe('sprint sheet', () => {
     assert.ok(!text.includes(',7.0'));
   });
 
-  test('sprint runs win over single runs, later runs over earlier ones', async () => {
+  test('sprint runs win over single runs, later runs over earlier ones', () => {
     const two = runs.find((r) => r.pd_set === 'pd-disaggregation' && r.pd_offered_rate === 2)!;
     const later = { ...two, pd_started_at: '2030-01-01T00:00:00.000Z', mean_ttft_ms: 1.234 };
     const single = { ...two, pd_run_kind: 'single' as const, pd_started_at: '2031-01-01T00:00:00.000Z', mean_ttft_ms: 9.99 };

@@ -64,7 +64,7 @@ test('pd bench sprint through the proxy against the simulator', async () => {
   for (const res of results) {
     assert.equal(res.failed, 0, JSON.stringify(res.pd_error_kinds));
     assert.equal(res.completed, res.num_prompts);
-    assert.ok(res.output_lens!.every((n) => n === 8), `output lens ${res.output_lens}`);
+    assert.ok(res.output_lens!.every((n) => n === 8), `output lens ${JSON.stringify(res.output_lens)}`);
     assert.equal(res.pd_usage_source, 'server');
     assert.equal(res.model_id.length > 0, true);
     assert.ok(res.mean_ttft_ms > 0 && res.mean_tpot_ms >= 0);

@@ -1,8 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseDuration } from '../../src/cache/duration.js';
-import { UsageError } from '../../src/errors.js';
-import { formatBytes, formatElapsed } from '../../src/cache/format.js';
+import { parseDuration } from '../../src/util/duration.js';
+import { UsageError } from '../../src/util/errors.js';
+import { formatBytes, formatElapsed } from '../../src/util/format.js';
 
 test('parseDuration reads s, m, h, d, ms and combinations', () => {
   assert.equal(parseDuration('90s'), 90_000);

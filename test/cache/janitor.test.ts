@@ -6,7 +6,7 @@ import { planEvictions } from '../../src/cache/evict-plan.js';
 import { startJanitor } from '../../src/cache/janitor.js';
 import type { CacheEntry } from '../../src/cache/scan.js';
 import type { KvCacheBudget } from '../../src/config/schema.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { writeEntry } from './tree.js';
 

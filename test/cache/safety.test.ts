@@ -5,7 +5,7 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { assertSafeCachePath, dangerReason } from '../../src/cache/safety.js';
 import { clearCache } from '../../src/cache/clear.js';
-import { ConfigError, UsageError } from '../../src/errors.js';
+import { ConfigError, UsageError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const isConfigError = (re: RegExp) => (e: unknown) => e instanceof ConfigError && re.test(e.message) && !!e.hint;

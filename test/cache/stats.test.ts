@@ -29,7 +29,7 @@ describe('cacheStats', () => {
     assert.equal(s.files, 2 + 5 + 3 + 1 + 1);
     assert.equal(s.totalBytes, old.bytes + big.bytes + mid.bytes + 7 + '/etc'.length);
     assert.equal(s.oldest?.name, old.name);
-    assert.ok(Math.abs(s.oldest!.mtimeMs - (now - 3600_000)) < 1000);
+    assert.ok(Math.abs(s.oldest.mtimeMs - (now - 3600_000)) < 1000);
     // The stray file was written just now, so it is the newest.
     assert.equal(s.newest?.name, 'stray.bin');
     assert.deepEqual(

@@ -48,7 +48,7 @@ test('invalid configs exit 2, name the field, and print no stack trace', async (
       await writeFile(file, JSON.stringify(raw));
       for (const verb of [['plan'], ['config', 'validate']]) {
         const r = await runPd(['-c', file, ...verb]);
-        assert.equal(r.code, 2, `${JSON.stringify(raw)} ${verb}: ${r.stdout}${r.stderr}`);
+        assert.equal(r.code, 2, `${JSON.stringify(raw)} ${verb.join(' ')}: ${r.stdout}${r.stderr}`);
         assert.match(r.stderr, pattern);
         assert.match(r.stderr, /hint:/);
         assert.doesNotMatch(r.stderr, /\n\s+at /);

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { configSchema, defaultConfig } from '../../src/config/schema.js';
 import { parseConfig, loadConfig } from '../../src/config/load.js';
 import { configJsonSchemaText } from '../../src/config/json-schema.js';
-import { ConfigError } from '../../src/errors.js';
+import { ConfigError } from '../../src/util/errors.js';
 import { tempDir } from '../helpers/tmp.js';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

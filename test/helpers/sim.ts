@@ -68,8 +68,8 @@ export async function startSim(opts: StartSimOptions = {}): Promise<SimHandle> {
   hookExit();
   live.add(child);
   let out = '';
-  child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => {
       live.delete(child);

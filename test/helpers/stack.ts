@@ -53,8 +53,8 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
       children.push(child);
       let out = '';
       let err = '';
-      child.stdout!.on('data', (d) => (out += d));
-      child.stderr!.on('data', (d) => (err += d));
+      child.stdout.on('data', (d) => (out += d));
+      child.stderr.on('data', (d) => (err += d));
       return Object.assign(child, { stderrText: () => err, stdoutText: () => out });
     },
     state: async () => JSON.parse(await readFile(join(dir, 'state', 'state.json'), 'utf8')),

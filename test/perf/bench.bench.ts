@@ -34,7 +34,7 @@ async function upstream(opts: Record<string, unknown>): Promise<{ url: string; c
   }
   const url = await new Promise<string>((resolve, reject) => {
     let buf = '';
-    child.stdout!.on('data', (b) => {
+    child.stdout.on('data', (b) => {
       buf += b;
       if (buf.includes('\n')) resolve(buf.trim());
     });

@@ -41,10 +41,11 @@ type Method = { name: string; run: (root: string) => Promise<void> };
 const methods: Method[] = [
   {
     name: 'rm -rf <path>/*  (baseline)',
-    run: async (root) => {
+    run: (root) => {
       // What users type: the shell expands the glob, rm deletes each folder (one process, no stat per file).
       const r = spawnSync('sh', ['-c', `rm -rf "${root}"/*`]);
-      if (r.status !== 0) throw new Error(`rm failed: ${r.stderr}`);
+      if (r.status !== 0) throw new Error(`rm failed: ${String(r.stderr)}`);
+      return Promise.resolve();
     },
   },
   {
@@ -60,11 +61,12 @@ const methods: Method[] = [
   },
   {
     name: 'pd clear-cache (CLI, incl. ~0.2 s start-up)',
-    run: async (root) => {
+    run: (root) => {
       const cfg = join(root, '..', 'pd.config.json');
       writeFileSync(cfg, JSON.stringify({ kv: { sharedStoragePath: root }, stateDir: join(root, '..', 'state') }));
       const r = spawnSync(process.execPath, [MAIN, '-c', cfg, 'clear-cache'], { env: { ...process.env, NO_COLOR: '1' } });
-      if (r.status !== 0) throw new Error(`pd clear-cache failed: ${r.stderr}`);
+      if (r.status !== 0) throw new Error(`pd clear-cache failed: ${String(r.stderr)}`);
+      return Promise.resolve();
     },
   },
 ];

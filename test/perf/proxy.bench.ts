@@ -157,7 +157,7 @@ async function startPd(producer: string, consumer: string, cpu?: number): Promis
     children.add(child);
     const { port } = await firstJsonLine<{ port: number }>(child, 'stderr', /listening on http:\/\/[^:]+:(\d+)/);
     // keep draining the access log (a pipe that fills up would stall the proxy)
-    child.stderr!.resume();
+    child.stderr.resume();
     return { child, url: `http://127.0.0.1:${port}`, how: 'dist/cli/main.js proxy', port };
   }
   const child = tsx('pd-proxy.ts', { producer, consumer, logFile: join(tmp, 'access.log') }, cpu);
@@ -229,7 +229,7 @@ async function main(): Promise<void> {
       // The CPU window includes the loadgen's warm-up second, at about the same rate.
       if (c0 !== null && c1 !== null && r.rps > 0)
         cpuPerReq[name]!.push(((c1 - c0) * 1000) / (r.rps * (seconds + base.warmupMs / 1000)));
-      if (!best[name] || r.rps > best[name]!.rps) best[name] = r;
+      if (!best[name] || r.rps > best[name].rps) best[name] = r;
     }
     if (rps.floor! > 0) ratios.push(rps.pd! / rps.floor!);
   }

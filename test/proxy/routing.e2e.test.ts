@@ -2,7 +2,7 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
-import { rig, chat, post, type Rig } from './harness.js';
+import { rig, post, type Rig } from './harness.js';
 import { completionJson } from './fake-engine.js';
 
 describe('two-stage routing', () => {

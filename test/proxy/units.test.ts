@@ -46,7 +46,7 @@ describe('TokenBucket', () => {
   });
 
   test('reserve queues waiters FIFO in the future and respects maxWait; refund returns a token', () => {
-    let now = 0;
+    const now = 0;
     const b = new TokenBucket({ rate: 4, burst: 1, now: () => now });
     assert.equal(b.reserve(), 0);
     assert.equal(b.reserve(), 250);

@@ -27,8 +27,8 @@ test('pd sim passes the vllm serve command line through untouched and stops on S
         await new Promise((r) => setTimeout(r, 25));
       }
     }
-    assert.equal(models!.data[0]!.id, 'M');
-    assert.equal(models!.data[0]!.max_model_len, 10);
+    assert.equal(models.data[0]!.id, 'M');
+    assert.equal(models.data[0]!.max_model_len, 10);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
     assert.match(out, /'gpu_memory_utilization': '0\.8'/);

@@ -88,7 +88,7 @@ describe('engine crash', () => {
         body: JSON.stringify({ messages: [{ role: 'user', content: 'x' }], max_tokens: 1000, ignore_eos: true, stream: true }),
       });
       const reader = stream.body!.getReader();
-      let text = Buffer.from((await reader.read()).value!).toString();
+      let text = Buffer.from((await reader.read()).value).toString();
       const r = await postJson(`${sim.url}/v1/completions`, { prompt: 'x' }, { 'x-pd-sim-fault': 'crash' });
       assert.equal(r.status, 500);
       assert.equal(r.json.error.message, 'EngineCore encountered an issue. See stack trace (above) for the root cause.');

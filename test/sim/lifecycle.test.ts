@@ -5,7 +5,6 @@ import { createServer } from 'node:net';
 import { simEntryPath } from '../../src/sim/entry.js';
 import { startSim } from '../helpers/sim.js';
 import { freePort } from '../helpers/ports.js';
-import { postJson } from './sse.js';
 
 /** Run the simulator to completion (for start-up failures) and collect its output. */
 function runToExit(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; out: string }> {

@@ -40,7 +40,7 @@ test('port in use: pre-flight names the port; without pre-flight the supervisor 
 test('the engine log tail is diagnosed: Errno 98 means the port is taken', () => {
   const d = diagnose('OSError: [Errno 98] Address already in use', { name: 'producer-0', port: 8100, gpus: [0], model: 'm' });
   assert.equal(d?.cause, 'port 8100 is already in use');
-  assert.match(d!.hint, /another port/);
+  assert.match(d.hint, /another port/);
   assert.equal(diagnose('all good', { name: 'p', port: 1, gpus: [0], model: 'm' }), null);
 });
 

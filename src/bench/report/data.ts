@@ -1,5 +1,5 @@
 /** What the HTML report draws: per set, one point per steady rate plus flood, from run results or a sheet. */
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../util/errors.js';
 import { type RunResult, loadRunResults } from '../result.js';
 import { readSheet } from '../sheet.js';
 import { type PointKey, comparePoints, latestPerPoint, numberField, pointId } from '../sheet-runs.js';

@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { action } from '../run-command.js';
 import { err, info, printJson, warn } from '../output.js';
-import { RuntimeError, UsageError } from '../../errors.js';
+import { RuntimeError, UsageError } from '../../util/errors.js';
 import { loadConfig } from '../../config/load.js';
 import type { PdConfig } from '../../config/schema.js';
 import { activeStoragePath, isStackRunning } from '../../stack/state.js';
@@ -181,7 +181,7 @@ export function register(program: Command): void {
 
   bench.action(
     action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals() as CommonOpts;
+      const o = cmd.optsWithGlobals<CommonOpts>();
       const ctx = await context(o);
       const engine = engineOf(o.engine);
       const slos = parseGoodput(o.goodput);
@@ -208,13 +208,13 @@ export function register(program: Command): void {
           slos,
           stopSignal: sig.stop.signal,
           abortSignal: sig.abort.signal,
-          beforeRun: (run: PlannedRun) => clearBeforeRun(cachePath, ctx.config, Boolean(o.json)),
+          beforeRun: (_run: PlannedRun) => clearBeforeRun(cachePath, ctx.config, Boolean(o.json)),
           onRunStart: (run, i, total) => {
             progress = createProgress({ label: `[${i + 1}/${total}] ${run.name}`, total: run.count, enabled: o.progress !== false && engine === 'builtin' });
             return progress.onEvent;
           },
           onRunEnd: (_run, out) => {
-            (progress as ReturnType<typeof createProgress> | null)?.done();
+            (progress)?.done();
             printRun(out, Boolean(o.json));
           },
         });
@@ -256,7 +256,7 @@ export function register(program: Command): void {
       .option('--no-ignore-eos', 'let generation stop at EOS (default: ignore_eos, as the sprint)'),
   ).action(
     action(async (_o: unknown, cmd: Command) => {
-      const o = cmd.optsWithGlobals() as RunCliOpts;
+      const o = cmd.optsWithGlobals<RunCliOpts>();
       const ctx = await context(o);
       const s = ctx.config.bench.sprint;
       const engine = engineOf(o.engine);
@@ -296,7 +296,7 @@ export function register(program: Command): void {
       const cachePath = await cacheToClear(ctx.config, o.keepCache);
       await clearBeforeRun(cachePath, ctx.config, Boolean(o.json));
       const sig = interruptHandling();
-      const progress = createProgress({ label: runName(kind, rate, count!).replace(/-\d{8}-\d{6}$/, ''), total: count!, enabled: o.progress !== false && engine === 'builtin' });
+      const progress = createProgress({ label: runName(kind, rate, count).replace(/-\d{8}-\d{6}$/, ''), total: count, enabled: o.progress !== false && engine === 'builtin' });
       try {
         const opts: RunOptions = {
           target: ctx.target,
@@ -307,7 +307,7 @@ export function register(program: Command): void {
           model: o.model,
           modelPath: ctx.config.model,
           dataset,
-          count: count!,
+          count: count,
           rate,
           burstiness,
           maxConcurrency,
@@ -348,7 +348,7 @@ export function register(program: Command): void {
     .option('--json', 'print the comparison as JSON')
     .action(
       action(async (sets: string[], _o: unknown, cmd: Command) => {
-        const o = cmd.optsWithGlobals() as CommonOpts & { fromSheet?: string };
+        const o = cmd.optsWithGlobals<CommonOpts & { fromSheet?: string }>();
         if (sets.length < 2) throw new UsageError('compare needs at least two sets', { hint: 'e.g. pd bench compare pd-disaggregation tensor-parallelism' });
         const { config } = await loadConfig({ configPath: o.config });
         const resultsDir = o.resultsDir ? resolve(o.resultsDir) : config.bench.resultsDir;
@@ -370,7 +370,7 @@ export function register(program: Command): void {
     .option('--from-sheet <csv>', 'also chart the sets of this sprint sheet CSV (default: bench.sheet when it exists)')
     .action(
       action(async (_o: unknown, cmd: Command) => {
-        const o = cmd.optsWithGlobals() as CommonOpts & { sets?: string; out?: string; fromSheet?: string };
+        const o = cmd.optsWithGlobals<CommonOpts & { sets?: string; out?: string; fromSheet?: string }>();
         const { config } = await loadConfig({ configPath: o.config });
         const resultsDir = o.resultsDir ? resolve(o.resultsDir) : config.bench.resultsDir;
         const out = o.out ? resolve(o.out) : resolve(resultsDir, 'report.html');
@@ -390,7 +390,7 @@ export function register(program: Command): void {
     .option('--set <name>', 'only this set (default: every set)')
     .action(
       action(async (_o: unknown, cmd: Command) => {
-        const o = cmd.optsWithGlobals() as CommonOpts;
+        const o = cmd.optsWithGlobals<CommonOpts>();
         const { config } = await loadConfig({ configPath: o.config });
         const resultsDir = o.resultsDir ? resolve(o.resultsDir) : config.bench.resultsDir;
         const all = await loadRunResults(resultsDir);

@@ -3,10 +3,10 @@ import type { Command } from 'commander';
 import { isAbsolute } from 'node:path';
 import { action } from '../run-command.js';
 import { out, printJson, warn } from '../output.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../util/errors.js';
 import { loadConfig } from '../../config/load.js';
 import { cacheStats, type CacheStats } from '../../cache/stats.js';
-import { formatAgo, formatBytes, formatCount } from '../../cache/format.js';
+import { formatAgo, formatBytes, formatCount } from '../../util/format.js';
 import type { KvCacheBudget } from '../../config/schema.js';
 import { addClearOptions, runClearCache } from './clear-cache.js';
 

@@ -1,14 +1,14 @@
 import { Option, type Command } from 'commander';
 import { action } from '../run-command.js';
 import { out, err, printJson, warn } from '../output.js';
-import { UsageError, RuntimeError } from '../../errors.js';
+import { UsageError, RuntimeError } from '../../util/errors.js';
 import { loadConfig } from '../../config/load.js';
 import { readStackState, stateIsLive } from '../../stack/state.js';
 import { clearCache, failureHint, type ClearReport } from '../../cache/clear.js';
 import { cacheFolder } from '../../cache/cache-path.js';
-import { parseDuration } from '../../cache/duration.js';
+import { parseDuration } from '../../util/duration.js';
 import { assertSafeCachePath } from '../../cache/safety.js';
-import { formatAgo, formatBytes, formatCount, formatElapsed } from '../../cache/format.js';
+import { formatAgo, formatBytes, formatCount, formatElapsed } from '../../util/format.js';
 
 interface ClearFlags {
   simulate?: boolean;

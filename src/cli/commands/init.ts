@@ -6,7 +6,7 @@ import { action } from '../run-command.js';
 import { out } from '../output.js';
 import { DEFAULT_CONFIG_FILE } from '../../config/load.js';
 import { DEFAULT_TEMPLATE, TEMPLATES, readTemplate, templatesDir } from '../../config/templates.js';
-import { UsageError } from '../../errors.js';
+import { UsageError } from '../../util/errors.js';
 
 export function register(program: Command): void {
   program

@@ -2,7 +2,7 @@ import { Option, type Command } from 'commander';
 import { action } from '../run-command.js';
 import { loadForCommand, numberArg } from '../context.js';
 import { info } from '../output.js';
-import { RuntimeError, UsageError } from '../../errors.js';
+import { RuntimeError, UsageError } from '../../util/errors.js';
 import { startProxy, type ProxyOptions } from '../../proxy/server.js';
 import { proxyOptionsFromConfig } from '../../proxy/options.js';
 import { parseEngineUrl } from '../../proxy/engine.js';

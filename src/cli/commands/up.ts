@@ -12,7 +12,7 @@ import { Supervisor } from '../../stack/supervisor.js';
 import { readStackState } from '../../stack/state.js';
 import { tailFile } from '../../stack/logs.js';
 import { sleep } from '../../stack/process-group.js';
-import { ConfigError, RuntimeError } from '../../errors.js';
+import { ConfigError, RuntimeError } from '../../util/errors.js';
 import { out, err, warn } from '../output.js';
 import { startWithTaskList, prefixer, readySummary } from '../up-ui.js';
 import { formatChecks } from './doctor.js';

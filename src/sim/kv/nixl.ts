@@ -97,5 +97,5 @@ export function pyRepr(v: unknown): string {
     return `{${Object.entries(v as Record<string, unknown>)
       .map(([k, x]) => `${pyRepr(k)}: ${pyRepr(x)}`)
       .join(', ')}}`;
-  return String(v);
+  return typeof v === "bigint" || typeof v === "symbol" ? v.toString() : "";
 }

@@ -41,10 +41,10 @@ let minute = 0;
 for (const [set, shape] of Object.entries(shapes)) {
   const dir = join(here, 'results', set);
   mkdirSync(dir, { recursive: true });
-  const points = [...RATES.map((r) => ({ rate: r as number | null })), { rate: null }];
+  const points = [...RATES.map((r) => ({ rate: r })), { rate: null }];
   points.forEach(({ rate }, i) => {
     const flood = rate === null;
-    const numPrompts = flood ? 1024 : Math.ceil(90 * rate!);
+    const numPrompts = flood ? 1024 : Math.ceil(90 * rate);
     const failed = flood ? 19 : 0;
     const completed = numPrompts - failed;
     const duration = flood ? 25.3 : 90 + shape.ttft[i]! / 1000;
@@ -70,7 +70,7 @@ for (const [set, shape] of Object.entries(shapes)) {
       output_throughput: out / duration,
       total_token_throughput: (out + completed * 32) / duration,
       max_output_tokens_per_s: (out / duration) * 1.4,
-      max_concurrent_requests: flood ? completed : Math.ceil(rate! * 20),
+      max_concurrent_requests: flood ? completed : Math.ceil(rate * 20),
     };
     for (const [metric, arr, spread] of [['ttft', shape.ttft, 0.5], ['tpot', shape.tpot, 0.05], ['itl', shape.itl, 0.6], ['e2el', shape.ttft.map((t, j) => t + 511 * shape.tpot[j]!), 0.3]] as const) {
       const s = stats(arr[i]!, spread);
@@ -115,7 +115,7 @@ for (const [set, shape] of Object.entries(shapes)) {
       pd_seed: 0,
       pd_sent: numPrompts,
     });
-    parseRunResult(r, `${set}/${r.pd_run_name}`);
-    writeFileSync(join(dir, `${r.pd_run_name}.json`), JSON.stringify(r, null, 2) + '\n');
+    parseRunResult(r, `${set}/${String(r.pd_run_name)}`);
+    writeFileSync(join(dir, `${String(r.pd_run_name)}.json`), JSON.stringify(r, null, 2) + '\n');
   });
 }

@@ -8,7 +8,7 @@ import { execa } from 'execa';
 import { tempDir } from '../../helpers/tmp.js';
 import { writeReport } from '../../../src/bench/report/html.js';
 import { DECODE_COLOR, PREFILL_COLOR, SERIES_COLORS } from '../../../src/bench/report/data.js';
-import { UsageError } from '../../../src/errors.js';
+import { UsageError } from '../../../src/util/errors.js';
 import { countColour, decodePng } from './png.js';
 
 const FIX = fileURLToPath(new URL('../fixtures-report/', import.meta.url));

@@ -1,5 +1,5 @@
 /** Durations on the command line: `90s`, `30m`, `2h`, `7d`, `500ms`, or combined like `1h30m`. */
-import { UsageError } from '../errors.js';
+import { UsageError } from './errors.js';
 
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 } as const;
 type Unit = keyof typeof UNIT_MS;
