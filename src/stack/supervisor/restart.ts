@@ -80,9 +80,10 @@ export class RestartController {
     const budget = this.budget(engine.name);
     if (this.policy.restart === 'never') return this.giveUp(engine, 'supervisor.restart is "never"');
     if (!budget.take(this.now())) {
+      const crashes = budget.recent(this.now()) + 1;
       return this.giveUp(
         engine,
-        `it crashed ${budget.recent(this.now()) + 1} times within ${this.policy.restartWindowSeconds} s ` +
+        `it crashed ${crashes} time${crashes === 1 ? '' : 's'} within ${this.policy.restartWindowSeconds} s ` +
           `(supervisor.maxRestarts ${this.policy.maxRestarts} per supervisor.restartWindowSeconds)`,
       );
     }
