@@ -1,18 +1,28 @@
 #!/usr/bin/env node
 // Runs every test/**/*.test.ts with node's own test runner (tsx loads TypeScript).
-// Usage: node test/run.mjs [substring filter ...]
+// Usage: node test/run.mjs [--unit] [substring filter ...]
+//   --unit  only the tests that need no build (no pd or simulator process): the fast loop; nothing is built.
+// Otherwise the sources are built first (src/build.mjs, esbuild: about a second) and every test runs.
 //
 // Safety net for processes a killed or timed-out test could not clean up: the runner lives in its own process
 // group (killed as a whole at the end), every temp dir is created under one root, and any pd stack whose state
 // file is still under that root is stopped with `pd down` (detached supervisors leave the process group).
-import { readdirSync, statSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, mkdtempSync, rmSync, existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { tmpdir } from 'node:os';
 import { spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const filters = process.argv.slice(2);
+const args = process.argv.slice(2);
+const unitOnly = args.includes('--unit');
+const filters = args.filter((a) => a !== '--unit');
+const t0 = Date.now();
+
+/** A test needs the built pd or simulator when it starts them (through the helpers, or dist/ directly). */
+function needsBuild(file) {
+  return /helpers\/(cli|sim|stack)\.[jt]s|dist\/|simEntryPath/.test(readFileSync(join(root, file), 'utf8'));
+}
 
 function walk(dir, match) {
   const out = [];
@@ -29,10 +39,16 @@ function walk(dir, match) {
 const files = walk(join(root, 'test'), (n) => n.endsWith('.test.ts'))
   .map((f) => relative(root, f))
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
+  .filter((f) => !unitOnly || !needsBuild(f))
   .sort();
 if (files.length === 0) {
   console.error(`no test files match ${filters.join(' ')}`);
   process.exit(1);
+}
+
+if (!unitOnly && process.env.PD_TEST_NO_BUILD !== '1') {
+  const built = spawnSync(process.execPath, [join(root, 'src/build.mjs')], { stdio: 'inherit' });
+  if (built.status !== 0) process.exit(built.status ?? 1);
 }
 
 const tmpRoot = mkdtempSync(join(tmpdir(), 'pd-tests-'));
@@ -66,5 +82,6 @@ function sweep() {
 
 child.on('exit', (code, signal) => {
   sweep();
+  console.error(`test run: ${files.length} files in ${((Date.now() - t0) / 1000).toFixed(1)} s${unitOnly ? ' (unit only, no build)' : ''}`);
   process.exit(signal ? 1 : (code ?? 1));
 });

@@ -18,7 +18,7 @@ test('pd sim passes the vllm serve command line through untouched and stops on S
   const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
   const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
   try {
-    let models: { data: Array<{ id: string; max_model_len: number }> } | null = null;
+    let models = null as { data: Array<{ id: string; max_model_len: number }> } | null;
     while (!models) {
       try {
         models = (await (await fetch(`http://127.0.0.1:${port}/v1/models`)).json()) as typeof models;
