@@ -5,7 +5,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile, readFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { existsSync } from 'node:fs';
+import { findStackProcesses, stackIdOf } from '../../src/stack/identity.js';
+import { join, resolve } from 'node:path';
 import { freePorts } from './ports.js';
 import { tempDir } from './tmp.js';
 import { PD_BIN, runPd, type CliResult } from './cli.js';
@@ -64,7 +66,11 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
     },
     state: async () => JSON.parse(await readFile(join(dir, 'state', 'state.json'), 'utf8')),
     async cleanup() {
-      await runPd(['down', '--grace', '2'], { cwd: dir, env }).catch(() => undefined);
+      // `pd down` only when something of the stack may be left (a state file, or a process carrying its id).
+      const stateDir = resolve(dir, String(config.stateDir));
+      if (existsSync(join(stateDir, 'state.json')) || findStackProcesses(stackIdOf(stateDir)).length > 0) {
+        await runPd(['down', '--grace', '2'], { cwd: dir, env }).catch(() => undefined);
+      }
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       await rmDir();
       await rmKv();
