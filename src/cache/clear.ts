@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Stats } from 'node:fs';
 import { RuntimeError, ConfigError } from '../util/errors.js';
+import type { ProtectedPath } from '../config/checks.js';
 import { assertSafeCachePath } from './safety.js';
 import { type CacheFs, type CacheFsSync, type FsFailure, errnoCode, nodeFs } from './fs.js';
 import { deleteEntries } from './delete-pool.js';
@@ -16,6 +17,8 @@ export interface ClearOptions {
   path: string;
   /** kv.sharedStoragePath from the config. */
   configuredPath: string;
+  /** pd's own folders and files the cache may not overlap (protectedPaths() of the config). */
+  protect?: readonly ProtectedPath[];
   /** Only report what would be removed. */
   dryRun?: boolean;
   /** Only remove entries whose last use (see scan.ts) is older than this many milliseconds. */
@@ -66,7 +69,7 @@ export async function clearCache(opts: ClearOptions): Promise<ClearReport> {
   const fs = opts.fs ?? nodeFs;
   const now = opts.now ?? Date.now;
   const dryRun = opts.dryRun ?? false;
-  const { path, realPath } = assertSafeCachePath(opts.path, opts.configuredPath);
+  const { path, realPath } = assertSafeCachePath(opts.path, opts.configuredPath, opts.protect);
   const report: ClearReport = {
     path,
     exists: realPath !== null,

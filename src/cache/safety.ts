@@ -9,6 +9,7 @@ import { homedir } from 'node:os';
 import { isAbsolute, resolve, sep } from 'node:path';
 import { realpathSync } from 'node:fs';
 import { ConfigError, UsageError } from '../util/errors.js';
+import { overlap, type ProtectedPath } from '../config/checks.js';
 
 /** Folders whose contents are never a KV cache (the folder itself is refused; a dedicated subfolder is allowed). */
 export const SYSTEM_FOLDERS: readonly string[] = [
@@ -74,8 +75,10 @@ export interface SafeCachePath {
 /**
  * Throws unless `path` is the configured shared storage path and a dedicated folder that is safe to empty.
  * A bad configured path is a ConfigError; a `--path` that differs from the configured one is a UsageError.
+ * `protect` lists pd's own folders and files (protectedPaths() of the config): the cache path may not equal,
+ * contain or sit inside any of them, symlinks resolved on both sides.
  */
-export function assertSafeCachePath(path: string, configuredPath: string): SafeCachePath {
+export function assertSafeCachePath(path: string, configuredPath: string, protect: readonly ProtectedPath[] = []): SafeCachePath {
   if (!isAbsolute(configuredPath)) {
     throw new ConfigError(`kv.sharedStoragePath ${JSON.stringify(configuredPath)} is not an absolute path`, {
       hint: 'Use an absolute path such as /mnt/pd_kv (the engines resolve it from their own working directory).',
@@ -100,6 +103,21 @@ export function assertSafeCachePath(path: string, configuredPath: string): SafeC
     if (reason) {
       const shown = p === configured ? p : `${configured} (resolves to ${p})`;
       throw new ConfigError(`refusing to clear ${shown}: ${label} ${reason}`, { hint: CONFIG_HINT });
+    }
+  }
+
+  for (const p of protect) {
+    const real = realOrNull(p.path) ?? p.path;
+    for (const [mine, theirs] of [
+      [configured, p.path],
+      [configuredReal, real],
+    ] as const) {
+      if (mine === null) continue;
+      const how = overlap(mine, theirs);
+      if (how === null) continue;
+      throw new ConfigError(`refusing to clear ${configured}: the KV cache path ${mine} ${how} ${p.label} (${theirs})`, {
+        hint: 'Clearing the cache deletes everything inside that folder: give kv.sharedStoragePath a folder of its own, apart from pd\'s files (e.g. /mnt/pd_kv).',
+      });
     }
   }
 

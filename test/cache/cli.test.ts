@@ -1,6 +1,7 @@
 /** `pd clear-cache` and `pd cache` through the built binary: exit codes, messages, JSON. */
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, writeFile, readdir, chmod, chown, rm } from 'node:fs/promises';
 import { identityOf } from '../../src/stack/identity.js';
 import { join } from 'node:path';
@@ -21,7 +22,9 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
     ({ dir, cleanup } = await tempDir('pd-cache-cli-'));
     kv = join(dir, 'kv');
     await mkdir(kv);
-    cfg = join(dir, 'pd.config.json');
+    // The config and the state dir live apart from the cache (pd refuses a cache path that overlaps them).
+    await mkdir(join(dir, 'project'));
+    cfg = join(dir, 'project', 'pd.config.json');
     await writeFile(cfg, JSON.stringify({ kv: { sharedStoragePath: kv, cache: { maxBytes: 10_000 } }, stateDir: join(dir, 'state') }));
   });
   afterEach(() => cleanup());
@@ -104,6 +107,22 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
     assert.deepEqual(await readdir(kv), []);
   });
 
+  test('refuses a cache path that overlaps pd\'s own files, naming both paths', async () => {
+    for (const [kvPath, re] of [
+      [join(dir, 'project'), /the KV cache path .*project is the config file's folder/],
+      [join(dir, 'state', 'kv'), /the KV cache path .*state\/kv is inside stateDir/],
+      [dir, /the KV cache path .* contains the config file's folder/],
+    ] as const) {
+      await writeFile(cfg, JSON.stringify({ kv: { sharedStoragePath: kvPath }, stateDir: join(dir, 'state') }));
+      for (const verb of [['clear-cache'], ['config', 'validate']]) {
+        const r = await pd(verb);
+        assert.equal(r.exitCode, 2, `${verb.join(' ')} ${kvPath}: ${r.stderr}`);
+        assert.match(r.stderr, re);
+      }
+    }
+    assert.ok(existsSync(cfg), 'nothing of pd\'s was deleted');
+  });
+
   test('as a non-root user, files written by root are reported with the chown fix (exit 1, partial)', async () => {
     // The test temp root is private (0700), so this test uses its own world-traversable folder.
     const pub = await mkdtemp('/tmp/pd-cache-nobody-');
@@ -112,7 +131,8 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
       const nkv = join(pub, 'kv');
       await mkdir(nkv);
       await chown(nkv, 65534, 65534);
-      const ncfg = join(pub, 'pd.config.json');
+      await mkdir(join(pub, 'project'), { mode: 0o755 });
+      const ncfg = join(pub, 'project', 'pd.config.json');
       await writeFile(ncfg, JSON.stringify({ kv: { sharedStoragePath: nkv }, stateDir: join(pub, 'state') }));
       const mine = await writeEntry(nkv, {});
       await chown(join(nkv, mine.name), 65534, 65534);

@@ -2,6 +2,7 @@ import { Option, type Command } from 'commander';
 import { action } from '../run-command.js';
 import { out, err, printJson, warn } from '../output.js';
 import { UsageError, RuntimeError } from '../../util/errors.js';
+import { protectedPaths } from '../../config/checks.js';
 import { loadConfig } from '../../config/load.js';
 import { readStackState, stateIsLive } from '../../stack/state.js';
 import { clearCache, failureHint, type ClearReport } from '../../cache/clear.js';
@@ -103,12 +104,13 @@ function printFailures(r: ClearReport): void {
 
 /** The whole `pd clear-cache` flow; returns the exit code. */
 export async function runClearCache(flags: ClearFlags): Promise<number> {
-  const { config } = await loadConfig({ ...(flags.config !== undefined ? { configPath: flags.config } : {}) });
+  const { config, path: configFile } = await loadConfig({ ...(flags.config !== undefined ? { configPath: flags.config } : {}) });
   const configuredPath = await cacheFolder(config, { simulate: flags.simulate });
+  const protect = protectedPaths(config, configFile);
   const olderThanMs = flags.olderThan !== undefined ? parseDuration(flags.olderThan, '--older-than') : undefined;
   const concurrency = parseConcurrency(flags.concurrency);
   // Bad paths are refused (exit 2) before anything else is looked at; clearCache checks again.
-  assertSafeCachePath(flags.path ?? configuredPath, configuredPath);
+  assertSafeCachePath(flags.path ?? configuredPath, configuredPath, protect);
 
   const state = await readStackState(config.stateDir).catch(() => null);
   if (state && stateIsLive(state)) {
@@ -127,6 +129,7 @@ export async function runClearCache(flags: ClearFlags): Promise<number> {
   const report = await clearCache({
     path: flags.path ?? configuredPath,
     configuredPath,
+    protect,
     dryRun: flags.dryRun ?? false,
     ...(olderThanMs !== undefined ? { olderThanMs } : {}),
     ...(concurrency !== undefined ? { concurrency } : {}),
