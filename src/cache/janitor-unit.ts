@@ -7,11 +7,23 @@ import { budgetIsActive } from '../config/schema.js';
 import type { StackPlan } from '../stack/plan/build.js';
 import type { SupervisorUnit, UnitContext } from '../stack/supervisor/supervisor.js';
 import { startJanitor, type Janitor } from './janitor.js';
+import { assertSafeCachePath } from './safety.js';
 
-/** The janitor unit when the plan's connector writes shared storage and a budget is set; else none. */
+/**
+ * The janitor unit when the plan's connector writes shared storage: it keeps kv.cache's budget when one is set,
+ * and removes entries left incomplete by failed writes in any case (unless the folder is one pd never deletes
+ * from and no budget asks it to: then there is no janitor, as before).
+ */
 export function janitorUnits(plan: StackPlan): SupervisorUnit[] {
-  if (plan.sharedStoragePath === null || !budgetIsActive(plan.config.kv.cache)) return [];
+  if (plan.sharedStoragePath === null) return [];
   const path = plan.sharedStoragePath;
+  if (!budgetIsActive(plan.config.kv.cache)) {
+    try {
+      assertSafeCachePath(path, path);
+    } catch {
+      return [];
+    }
+  }
   let janitor: Janitor | null = null;
   return [
     {

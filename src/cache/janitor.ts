@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import { budgetIsActive, type KvCacheBudget } from '../config/schema.js';
+import type { KvCacheBudget } from '../config/schema.js';
 import { type CacheFs, type CacheFsSync, type FsFailure, errnoCode, nodeFs } from './fs.js';
 import { IncrementalScanner } from './scan.js';
 import { deleteEntries } from './delete-pool.js';
@@ -36,7 +36,7 @@ export interface JanitorOptions {
   path: string;
   budget: KvCacheBudget;
   log?: (line: string) => void;
-  onEvict?: (e: { name: string; bytes: number; reason: 'size' | 'age' }) => void;
+  onEvict?: (e: { name: string; bytes: number; reason: Eviction['reason'] }) => void;
   now?: () => number;
   /** Injected filesystems (tests). */
   fs?: CacheFs;
@@ -129,14 +129,14 @@ async function evictOnce(opts: JanitorOptions, scanner: IncrementalScanner): Pro
 }
 
 /**
- * Start checking the budget every budget.intervalSeconds (the first check runs at once). Runs never overlap:
- * runOnce() during a run waits for it and then runs again. The timer does not keep the process alive.
- * With neither maxBytes nor maxAgeSeconds set, nothing is scheduled (runOnce still works, evicting nothing).
- * Throws ConfigError when the path is one pd refuses to delete from (see safety.ts).
+ * Start checking the folder every budget.intervalSeconds (the first check runs at once): entries left incomplete
+ * by a failed write are removed once past the grace period, and with maxBytes/maxAgeSeconds the budget is kept.
+ * Runs never overlap: runOnce() during a run waits for it and then runs again. The timer does not keep the
+ * process alive. Throws ConfigError when the path is one pd refuses to delete from (see safety.ts).
  */
 export function startJanitor(opts: JanitorOptions): Janitor {
   // The same refusals as pd clear-cache: never evict from /, /mnt, a home folder, ... (throws ConfigError).
-  if (budgetIsActive(opts.budget)) assertSafeCachePath(opts.path, opts.path);
+  assertSafeCachePath(opts.path, opts.path);
   const scanner = new IncrementalScanner(opts.path, { ...(opts.fs ? { fs: opts.fs } : {}), concurrency: 16 });
   let running: Promise<EvictionReport> | null = null;
   let timer: NodeJS.Timeout | null = null;
@@ -163,10 +163,8 @@ export function startJanitor(opts: JanitorOptions): Janitor {
       .catch((e: unknown) => log(`kv cache: janitor run failed: ${e instanceof Error ? e.message : String(e)}`))
       .finally(schedule);
   };
-  if (budgetIsActive(opts.budget)) {
-    timer = setTimeout(tick, 0);
-    timer.unref();
-  }
+  timer = setTimeout(tick, 0);
+  timer.unref();
   return {
     runOnce: run,
     async stop(): Promise<void> {

@@ -33,6 +33,9 @@ export interface CacheEntry {
   probe?: string;
   /** The entry folder has sub-folders (not vLLM's layout; always rescanned in full). */
   nested?: boolean;
+  /** Smallest and largest file directly inside the entry folder (vLLM writes every layer file the same size). */
+  minFileBytes?: number;
+  maxFileBytes?: number;
 }
 
 export interface ScanResult {
@@ -94,6 +97,10 @@ async function addTree(dir: string, entry: CacheEntry, w: Walk): Promise<void> {
       } else {
         entry.files++;
         entry.bytes += st.size;
+        if (dir === entry.path) {
+          entry.minFileBytes = Math.min(entry.minFileBytes ?? Infinity, st.size);
+          entry.maxFileBytes = Math.max(entry.maxFileBytes ?? 0, st.size);
+        }
         if (entry.probe === undefined && dir === entry.path && st.isFile()) entry.probe = p;
         // Read after it was written: a cache hit.
         if (st.atimeMs > st.mtimeMs) entry.lastUsedMs = Math.max(entry.lastUsedMs, st.atimeMs);

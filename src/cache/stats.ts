@@ -1,6 +1,8 @@
 /** `pd cache stats`: how many entries the shared storage folder holds, how big, how old, and the largest ones. */
 import { scanCache, type CacheEntry, type ScanOptions } from './scan.js';
 import type { FsFailure } from './fs.js';
+import { findIncomplete, type IncompleteEntry } from './incomplete.js';
+import { INCOMPLETE_MIN_AGE_MS } from './evict-plan.js';
 
 export interface EntrySummary {
   name: string;
@@ -29,6 +31,11 @@ export interface CacheStats {
   newest?: EntrySummary;
   /** The biggest entries, largest first. */
   largest: LargestEntry[];
+  /**
+   * Entries that are not whole (incomplete.ts): `writing` were last written within a minute (a prefill may be
+   * saving them now); the rest were left by a failed write (ENOSPC, a killed engine) and the janitor removes them.
+   */
+  incomplete: { entries: number; bytes: number; writing: number; list: IncompleteEntry[] };
   /** Paths that could not be read (left out of the figures). */
   errors: FsFailure[];
 }
@@ -43,7 +50,7 @@ function summary(e: CacheEntry): EntrySummary {
 }
 
 /** Figures for a list of scanned entries (exported for the janitor and tests). */
-export function summarize(path: string, exists: boolean, entries: readonly CacheEntry[], top = 10): CacheStats {
+export function summarize(path: string, exists: boolean, entries: readonly CacheEntry[], top = 10, nowMs = Date.now()): CacheStats {
   let oldest: CacheEntry | undefined;
   let newest: CacheEntry | undefined;
   let files = 0;
@@ -58,9 +65,16 @@ export function summarize(path: string, exists: boolean, entries: readonly Cache
     .sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1))
     .slice(0, Math.max(0, top))
     .map((e) => ({ name: e.name, bytes: e.bytes, files: e.files, mtimeMs: e.mtimeMs }));
+  const partial = findIncomplete(entries);
   return {
     path,
     exists,
+    incomplete: {
+      entries: partial.length,
+      bytes: partial.reduce((n, e) => n + e.bytes, 0),
+      writing: partial.filter((e) => nowMs - e.mtimeMs < INCOMPLETE_MIN_AGE_MS).length,
+      list: partial.slice(0, Math.max(0, top)),
+    },
     entries: entries.length,
     files,
     totalBytes,

@@ -48,6 +48,15 @@ function printHuman(s: CacheStats, budget: KvCacheBudget): void {
     size += `, ${((100 * s.totalBytes) / budget.maxBytes).toFixed(0)}% of maxBytes ${formatBytes(budget.maxBytes)}`;
   }
   w('size', size);
+  if (s.incomplete.entries > 0) {
+    const left = s.incomplete.entries - s.incomplete.writing;
+    const parts = [
+      ...(left > 0 ? [`${formatCount(left)} left by a failed write (the janitor removes them; \`pd clear-cache\` too)`] : []),
+      ...(s.incomplete.writing > 0 ? [`${formatCount(s.incomplete.writing)} being written`] : []),
+    ];
+    w('partial', `${formatCount(s.incomplete.entries)} (${formatBytes(s.incomplete.bytes)}): ${parts.join(', ')}`);
+    for (const e of s.incomplete.list) process.stdout.write(out.dim(`           ${e.name}: ${e.reason}, written ${formatAgo(e.mtimeMs, now)}\n`));
+  }
   if (s.oldest) w('oldest', `${s.oldest.name} written ${when(s.oldest.mtimeMs, now)}`);
   if (s.newest) w('newest', `${s.newest.name} written ${when(s.newest.mtimeMs, now)}`);
   if (s.largest.length > 0) {
