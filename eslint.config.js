@@ -31,7 +31,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'test/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'test/*.mjs', 'src/*.mjs'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       // Unused names are mistakes, except the deliberate `_` ones.
