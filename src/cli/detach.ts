@@ -69,7 +69,10 @@ function fileSource(plan: StackPlan, childPid: number, exited: () => boolean, su
   return {
     engines: plan.engines.map((e) => ({ name: e.name, gpus: e.gpus, port: e.port })),
     done,
-    onProgress: (l) => void listeners.push(l),
+    onProgress: (l) => {
+      listeners.push(l);
+      return () => void listeners.splice(listeners.indexOf(l), 1);
+    },
   };
 }
 

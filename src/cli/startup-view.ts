@@ -16,11 +16,12 @@ export interface StartupSource {
   engines: StartupEngine[];
   /** Settles when the stack is ready (with the proxy's URL), or rejects with the start-up error. */
   done: Promise<string>;
+  /** Subscribe to progress; returns the unsubscribe (called once the start-up view is done). */
   onProgress(listener: {
     line(engine: string, line: string): void;
     probe(engine: string, detail: string, elapsedMs: number): void;
     ready(engine: string, elapsedMs: number): void;
-  }): void;
+  }): () => void;
 }
 
 const secs = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
@@ -40,7 +41,7 @@ export async function showStartup(source: StartupSource, opts: { interactive: bo
     readies.set(e.name, new Promise<number>((r) => (resolve = r)));
     waiters.set(e.name, { resolve, update: () => undefined, latest: '' });
   }
-  source.onProgress({
+  const unsubscribe = source.onProgress({
     line: (name, line) => {
       const w = waiters.get(name);
       if (w && line.trim() !== '' && !/GET \/(health|v1\/models) HTTP/.test(line)) w.latest = line;
@@ -106,6 +107,9 @@ export async function showStartup(source: StartupSource, opts: { interactive: bo
     await list.run();
   } catch (e) {
     throw failure ?? e;
+  } finally {
+    // The task list is finished: later probes (a restart while serving) must never reach it.
+    unsubscribe();
   }
   return source.done;
 }

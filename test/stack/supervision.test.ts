@@ -190,3 +190,39 @@ test('an engine left down for good makes the stack degraded, and says which and 
     await s.cleanup();
   }
 });
+
+test('foreground pd up in a real terminal survives an engine crash: restarted once, view intact, clean stop', async (t) => {
+  if (!existsSync('/usr/bin/script')) {
+    t.diagnostic('util-linux `script` is missing: the pseudo-terminal check did not run');
+    console.error('PSEUDO-TERMINAL CHECK NOT RUN: /usr/bin/script (util-linux) is missing');
+    return;
+  }
+  const s = await makeStackDir();
+  try {
+    const { PD_BIN } = await import('../helpers/cli.js');
+    // `script` gives pd a pseudo-terminal: the interactive start-up view and colours are on, as for a person.
+    const child = spawn('/usr/bin/script', ['-qfec', `'${process.execPath}' '${PD_BIN}' up --simulate`, '/dev/null'], {
+      cwd: s.dir,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '/tmp', TERM: 'xterm-256color', PD_SIM_ZERO_LATENCY: '1', PD_SIM_STARTUP_DELAY: '0.1' },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+    await waitFor('ready', () => /stack ready/.test(out));
+    const state = await s.state();
+    const consumer = state.engines.find((e: any) => e.name === 'consumer-0');
+    process.kill(-consumer.pgid, 'SIGKILL');
+    await waitFor('restarted', () => /consumer-0 is healthy again and back in rotation/.test(out));
+    const after = await s.state();
+    assert.equal(after.engines.find((e: any) => e.name === 'consumer-0').restarts, 1, 'one crash, one restart');
+    assert.doesNotMatch(out, /Cannot read properties|down for good|TypeError/);
+    process.kill(state.supervisorPid, 'SIGINT');
+    assert.equal(await exited, 0, out);
+    assert.match(out, /stack stopped; nothing left running/);
+    for (const pid of pidsOf(after)) assert.equal(alive(pid), false, `pid ${pid} still alive`);
+  } finally {
+    await s.cleanup();
+  }
+});

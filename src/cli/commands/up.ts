@@ -4,6 +4,7 @@ import { addStackOptions, loadPlan, type StackFlags } from '../stack-options.js'
 import { assertValid, formatProblem, warningsOf } from '../../config/problems.js';
 import { runPreflight, failedChecks } from '../../stack/preflight.js';
 import type { StackPlan } from '../../stack/plan/build.js';
+import type { ProbeResult } from '../../stack/health.js';
 import { Supervisor } from '../../stack/supervisor/supervisor.js';
 import { janitorUnits } from '../../cache/janitor-unit.js';
 import { RuntimeError } from '../../util/errors.js';
@@ -83,9 +84,11 @@ async function foreground(plan: StackPlan, opts: { detachedChild: boolean }): Pr
           engines: supervisor.engines.map((e) => ({ name: e.name, gpus: e.plan.gpus, port: e.plan.port })),
           done: started,
           onProgress: (l) => {
-            supervisor.events.on('line', (name, line) => l.line(name, line));
-            supervisor.events.on('probe', (name, p, ms) => l.probe(name, p.detail, ms));
-            supervisor.events.on('ready', (name, ms) => l.ready(name, ms));
+            const line = (name: string, text: string): void => l.line(name, text);
+            const probe = (name: string, p: ProbeResult, ms: number): void => l.probe(name, p.detail, ms);
+            const ready = (name: string, ms: number): void => l.ready(name, ms);
+            supervisor.events.on('line', line).on('probe', probe).on('ready', ready);
+            return () => void supervisor.events.off('line', line).off('probe', probe).off('ready', ready);
           },
         },
         { interactive },

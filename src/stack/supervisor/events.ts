@@ -33,4 +33,21 @@ export class SupervisorEvents extends EventEmitter<SupervisorEventMap> {
     // Many small units subscribe to the same events; none of them is a leak.
     this.setMaxListeners(50);
   }
+
+  /**
+   * A listener that throws (a view, a unit) must not break supervision: the error is reported as a notice and
+   * the other listeners still run.
+   */
+  override emit<K extends keyof SupervisorEventMap>(event: K, ...args: SupervisorEventMap[K]): boolean {
+    // rawListeners: once() wrappers remove themselves when called.
+    const listeners = this.rawListeners(event) as Array<(...a: SupervisorEventMap[K]) => void>;
+    for (const fn of listeners) {
+      try {
+        fn(...args);
+      } catch (e) {
+        if (event !== 'notice') this.emit('notice', `a listener of "${String(event)}" failed: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+    return listeners.length > 0;
+  }
 }
