@@ -2,112 +2,11 @@
  * Simulator options: the `vllm serve` command line (honoured flags parsed, every other flag accepted and kept for
  * the `non-default args` log line) plus simulator knobs from `--sim-*` flags and `PD_SIM_*` env vars (flags win).
  */
-export const DEFAULT_VLLM_VERSION = '0.11.0';
+import {
+  DEFAULT_KNOBS, KNOB_NAMES, KnobError, isTrue, knobEnv, knobFlag, resolveKnobs, type KnobName, type SimKnobs,
+} from './knobs.js';
 
-export interface SimKnobs {
-  /** Seconds before the port accepts connections (real engines: 20-60 s). */
-  startupDelay: number;
-  /** Constant part of a request's prefill (its own overhead; does not slow the batch), ms. */
-  prefillBaseMs: number;
-  /** Prefill cost per uncached prompt token, ms. */
-  prefillMsPerToken: number;
-  /** Decode step (inter-token latency) with one running request, ms. */
-  itlMs: number;
-  /** Relative jitter applied to every step, 0.1 = ±10 %. */
-  jitter: number;
-  /** Step time multiplier when max-num-seqs requests run (linear from 1 at one request). */
-  timeFactorUnderLoad: number;
-  /** Cost of saving/loading KV per token through shared storage (a NIXL pull costs a tenth), ms. */
-  kvLoadMsPerToken: number;
-  /** Bytes of each placeholder `<layer>.safetensors` file. */
-  kvLayerBytes: number;
-  /** Number of layers (files per KV folder). */
-  kvLayers: number;
-  /** Natural answer length when ignore_eos is false; 0 = derived from the prompt (32..256). */
-  eosAfter: number;
-  /** Reported vLLM version (connector naming follows it). */
-  vllmVersion: string;
-  /** Fault: fail start-up with this error kind (cuda-oom, model-not-found, or any text). */
-  failStartup: string;
-  /** Fault: die after serving this many requests (0 = never). */
-  crashAfterRequests: number;
-  /** Fault: die this many seconds after start-up (0 = never). */
-  crashAfterSeconds: number;
-  /** Fault: status returned by injected errors. */
-  errorStatus: number;
-  /** Fault: fraction of generation requests answered with errorStatus. */
-  errorRate: number;
-  /** Fault: every Nth generation request is answered with errorStatus (0 = never). */
-  errorEvery: number;
-  /** Fault: extra wait before the first token, ms. */
-  stallMs: number;
-  /** Fault: cut streams after this many tokens (0 = never). */
-  cutAfter: number;
-  /** Fault: multiply every latency by this. */
-  slowdown: number;
-  /** Seed of the simulator's own randomness (jitter, error rate). */
-  seed: number;
-  /** Print one INFO line per request received (vLLM's --enable-log-requests style). */
-  logRequests: boolean;
-}
-
-export const DEFAULT_KNOBS: SimKnobs = {
-  startupDelay: 0.2,
-  prefillBaseMs: 30,
-  prefillMsPerToken: 0.02,
-  itlMs: 9,
-  jitter: 0.1,
-  timeFactorUnderLoad: 5,
-  kvLoadMsPerToken: 0.05,
-  kvLayerBytes: 1024,
-  kvLayers: 36,
-  eosAfter: 0,
-  vllmVersion: DEFAULT_VLLM_VERSION,
-  failStartup: '',
-  crashAfterRequests: 0,
-  crashAfterSeconds: 0,
-  errorStatus: 500,
-  errorRate: 0,
-  errorEvery: 0,
-  stallMs: 0,
-  cutAfter: 0,
-  slowdown: 1,
-  seed: 0,
-  logRequests: false,
-};
-
-/** Knob documentation: flag, env var, meaning (shown by `--help` and in the README). */
-export const KNOB_DOCS: Array<[keyof SimKnobs, string]> = [
-  ['startupDelay', 'seconds before the port accepts connections (default 0.2)'],
-  ['prefillBaseMs', 'constant part of the prefill (per request, does not slow the batch), ms (default 30)'],
-  ['prefillMsPerToken', 'prefill ms per uncached prompt token, batch work (default 0.02 = 50k tokens/s)'],
-  ['itlMs', 'inter-token latency in ms with one running request (default 9)'],
-  ['jitter', 'relative jitter of every step, 0.1 = ±10% (default 0.1)'],
-  ['timeFactorUnderLoad', 'step-time multiplier at max-num-seqs running requests, linear from 1 (default 5)'],
-  ['kvLoadMsPerToken', 'ms per token to save/load KV through shared storage; a NIXL pull costs a tenth (default 0.05)'],
-  ['kvLayerBytes', 'size of each placeholder <layer>.safetensors file (default 1024)'],
-  ['kvLayers', 'number of layer files per KV folder (default 36)'],
-  ['eosAfter', 'answer length when ignore_eos is false; 0 = 32..256 derived from the prompt (default 0)'],
-  ['vllmVersion', 'vLLM version reported by --version, /version and the logs (default 0.11.0)'],
-  ['failStartup', 'fail start-up: cuda-oom | model-not-found | <any message> (default off)'],
-  ['crashAfterRequests', 'die after N generation requests; /health turns 503 first (default 0 = never)'],
-  ['crashAfterSeconds', 'die T seconds after start-up; /health turns 503 first (default 0 = never)'],
-  ['errorStatus', 'HTTP status of injected errors: 400|401|404|429|500|503 (default 500)'],
-  ['errorRate', 'fraction 0..1 of generation requests answered with --sim-error-status (default 0)'],
-  ['errorEvery', 'every Nth generation request is answered with --sim-error-status (default 0 = never)'],
-  ['stallMs', 'stall before the first token, ms (default 0)'],
-  ['cutAfter', 'cut every stream after N tokens without [DONE] (default 0 = never)'],
-  ['slowdown', 'multiply every latency by this factor (default 1)'],
-  ['seed', 'seed of the simulator randomness: jitter, error rate (default 0)'],
-  ['logRequests', 'log one line per received request (default false)'],
-];
-
-export function knobFlag(k: keyof SimKnobs): string {
-  return '--sim-' + k.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase());
-}
-export function knobEnv(k: keyof SimKnobs): string {
-  return 'PD_SIM_' + k.replace(/[A-Z]/g, (c) => '_' + c).toUpperCase();
-}
+export { DEFAULT_KNOBS, DEFAULT_VLLM_VERSION, knobEnv, knobFlag, type SimKnobs } from './knobs.js';
 
 export interface KvTransferConfig {
   kv_connector?: string | null;
@@ -171,16 +70,6 @@ function num(flag: string, v: string, int = true): number {
   return n;
 }
 
-function knobFromString(k: keyof SimKnobs, raw: string, source: string): SimKnobs[keyof SimKnobs] {
-  const def = DEFAULT_KNOBS[k];
-  if (typeof def === 'string') return raw;
-  if (typeof def === 'boolean') return raw === '' || /^(1|true|yes|on)$/i.test(raw);
-  const n = Number(raw);
-  if (raw.trim() === '' || !Number.isFinite(n) || n < 0)
-    throw new ArgError(`${source}: invalid value '${raw}' (expected a non-negative number)`);
-  return n;
-}
-
 /** Parse a Python-ish `--kv-transfer-config` JSON (vLLM accepts JSON only). */
 export function parseKvTransferConfig(raw: string): KvTransferConfig {
   let parsed: unknown;
@@ -224,9 +113,9 @@ export function parseSimArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     printHelp: false,
   };
   let positionalModel: string | null = null;
-  const knobByFlag = new Map<string, keyof SimKnobs>();
-  for (const k of Object.keys(DEFAULT_KNOBS) as Array<keyof SimKnobs>) knobByFlag.set(knobFlag(k).slice(2), k);
-  const knobsFromFlags = new Set<keyof SimKnobs>();
+  const knobByFlag = new Map<string, KnobName>();
+  for (const k of KNOB_NAMES) knobByFlag.set(knobFlag(k).slice(2), k);
+  const knobFlags = new Map<KnobName, string>();
   let zeroLatencyFlag = false;
 
   for (let i = 0; i < args.length; i++) {
@@ -267,15 +156,13 @@ export function parseSimArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     };
 
     if (name === 'sim-zero-latency') {
-      zeroLatencyFlag = inline === undefined || /^(1|true|yes|on)$/i.test(inline);
+      zeroLatencyFlag = inline === undefined || isTrue(inline);
       continue;
     }
     const knob = knobByFlag.get(name);
     if (knob) {
-      const def = DEFAULT_KNOBS[knob];
-      const raw = typeof def === 'boolean' && inline === undefined && !isValue(args[i + 1]) ? '' : takeOne();
-      (opts.knobs as unknown as Record<string, unknown>)[knob] = knobFromString(knob, raw, `argument --${name}`);
-      knobsFromFlags.add(knob);
+      const raw = typeof DEFAULT_KNOBS[knob] === 'boolean' && inline === undefined && !isValue(args[i + 1]) ? '' : takeOne();
+      knobFlags.set(knob, raw);
       continue;
     }
     switch (name) {
@@ -350,29 +237,16 @@ export function parseSimArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
     opts.nonDefaultArgs.model = positionalModel;
   }
   if (opts.servedModelNames.length === 0) opts.servedModelNames = [opts.model];
-  if (opts.nonDefaultArgs.enable_log_requests === true && !knobsFromFlags.has('logRequests')) opts.knobs.logRequests = true;
   // vLLM also reads the key from VLLM_API_KEY when --api-key is absent.
   if (opts.apiKeys.length === 0 && env.VLLM_API_KEY) opts.apiKeys = [env.VLLM_API_KEY];
-
-  // Env knobs (flags win).
-  for (const k of Object.keys(DEFAULT_KNOBS) as Array<keyof SimKnobs>) {
-    if (knobsFromFlags.has(k)) continue;
-    const raw = env[knobEnv(k)];
-    if (raw !== undefined && raw !== '')
-      (opts.knobs as unknown as Record<string, unknown>)[k] = knobFromString(k, raw, `environment ${knobEnv(k)}`);
+  try {
+    opts.knobs = resolveKnobs(knobFlags, env, zeroLatencyFlag);
+  } catch (e) {
+    if (e instanceof KnobError) throw new ArgError(e.message);
+    throw e;
   }
-  const zeroEnv = env.PD_SIM_ZERO_LATENCY;
-  if (zeroLatencyFlag || (zeroEnv !== undefined && /^(1|true|yes|on)$/i.test(zeroEnv))) applyZeroLatency(opts.knobs, knobsFromFlags, env);
-  if (opts.knobs.errorRate > 1) throw new ArgError(`--sim-error-rate must be between 0 and 1 (got ${opts.knobs.errorRate})`);
-  if (![400, 401, 403, 404, 408, 409, 422, 429, 500, 502, 503, 504].includes(opts.knobs.errorStatus))
-    throw new ArgError(`--sim-error-status must be one of 400, 401, 404, 429, 500, 503 (got ${opts.knobs.errorStatus})`);
+  if (opts.nonDefaultArgs.enable_log_requests === true && !knobFlags.has('logRequests') && env[knobEnv('logRequests')] === undefined) opts.knobs.logRequests = true;
   return opts;
-}
-
-/** Zero-latency mode: every timing knob 0 unless explicitly set. */
-function applyZeroLatency(knobs: SimKnobs, fromFlags: Set<keyof SimKnobs>, env: NodeJS.ProcessEnv): void {
-  const timing: Array<keyof SimKnobs> = ['startupDelay', 'prefillBaseMs', 'prefillMsPerToken', 'itlMs', 'jitter', 'kvLoadMsPerToken'];
-  for (const k of timing) if (!fromFlags.has(k) && env[knobEnv(k)] === undefined) (knobs as unknown as Record<string, number>)[k] = 0;
 }
 
 /** True when no request ever waits on a timer (all timing knobs 0 and no stall). */

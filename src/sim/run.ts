@@ -3,7 +3,8 @@
  * Resolves with the process exit code: 0 after SIGTERM/SIGINT, 1 on start-up failure or simulated crash,
  * 2 on a command-line error (like argparse).
  */
-import { ArgError, parseSimArgs, KNOB_DOCS, knobEnv, knobFlag } from './options.js';
+import { ArgError, parseSimArgs } from './options.js';
+import { knobHelpLines, ZERO_LATENCY_ENV, ZERO_LATENCY_FLAG } from './knobs.js';
 import { SimServer, StartupFailure } from './server.js';
 import { SimLogger } from './log.js';
 
@@ -18,9 +19,9 @@ export function simUsage(prog = 'pd-vllm-sim'): string {
     '  vLLM flag is accepted and ignored. `--version` prints the simulated vLLM version.',
     '',
     'Simulator knobs (flag / environment variable; flags win):',
-    `  --sim-zero-latency / PD_SIM_ZERO_LATENCY=1   every timing knob 0 unless set explicitly`,
+    `  ${ZERO_LATENCY_FLAG} / ${ZERO_LATENCY_ENV}=1: every timing knob 0 unless set explicitly`,
+    ...knobHelpLines(),
   ];
-  for (const [k, doc] of KNOB_DOCS) lines.push(`  ${knobFlag(k)} / ${knobEnv(k)}: ${doc}`);
   lines.push(
     '',
     'Per-request faults: header `X-PD-Sim-Fault: status=503,stall=500,cut=3,slow=2,crash` (any subset).',
