@@ -1,6 +1,7 @@
 /** What the simulator's parts share: options, logs, metrics, the engine, the connector and the engine's health. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Engine } from './engine.js';
+import type { EngineConfig } from './engine-config.js';
 import type { KvConnector } from './connector.js';
 import type { SimLogger } from './log.js';
 import type { SimMetrics } from './metrics.js';
@@ -13,7 +14,11 @@ export interface SimContext {
   readonly log: SimLogger;
   readonly script: VllmLogScript;
   readonly metrics: SimMetrics;
-  readonly engine: Engine;
+  /** One engine core per data-parallel rank. */
+  readonly engines: Engine[];
+  /** The engine a new request goes to (DP: the least loaded, as vLLM's DP coordinator balances). */
+  pickEngine(): Engine;
+  readonly plan: EngineConfig;
   readonly connector: KvConnector;
   readonly maxModelLen: number;
   /** Every timing knob is 0: non-streaming requests run synchronously. */

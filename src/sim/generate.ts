@@ -4,8 +4,8 @@
  */
 import { STATUS_CODES, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { GenParams, Seq, FinishReason, TokenFinish } from './engine.js';
+import type { Prep } from './connector.js';
 import type { SimContext } from './context.js';
-import type { ConnectorOutcome } from './connector.js';
 import {
   chatChunk, chatResponse, completionChunk, completionResponse, errorBody, usage, usageChunk, type ChoiceResult, type Usage,
 } from './protocol.js';
@@ -95,8 +95,9 @@ export class Generation {
 
   private async run(req: IncomingMessage, res: ServerResponse, p: Prepared): Promise<void> {
     const ctx = this.ctx;
-    const prep: Array<{ ids: number[]; text: string } & ConnectorOutcome> = [];
-    for (const pr of p.prompts) prep.push({ ...pr, ...(await ctx.connector.before(pr.ids, p.kvParams)) });
+    const prep: Array<{ ids: number[]; text: string; c: Prep }> = [];
+    for (const pr of p.prompts) prep.push({ ...pr, c: await ctx.connector.prepare(p.id, p.kvParams) });
+    if (res.destroyed) return;
     const m = ctx.metrics;
     const total = prep.length * p.n;
     const promptTokens = prep.reduce((a, x) => a + x.ids.length, 0) * p.n;
@@ -105,6 +106,8 @@ export class Generation {
     const results: ChoiceResult[] = [];
     const seqs: Seq[] = [];
     let kvOut: NixlParams | null = null;
+    let failed = false;
+    const pending: Array<Promise<unknown>> = [];
     let done = 0;
     let closed = false;
     let streamed = 0;
@@ -118,6 +121,16 @@ export class Generation {
       this.r.access(req, 200);
     }
     const finishAll = (): void => {
+      if (failed) {
+        // A request that finished with an error (vLLM's GenerationError: "Internal server error", 500).
+        ctx.log.error('serving_engine.py:1', `Request ${p.id} failed with an internal error during generation`);
+        const err = errorBody('Internal server error', 500, 'InternalServerError');
+        if (!p.stream) return this.r.send(req, res, 500, err);
+        write(JSON.stringify(err));
+        write('[DONE]');
+        res.end();
+        return;
+      }
       if (p.stream) {
         if (p.includeUsage) write(usageChunk(p.id, p.kind === 'chat' ? 'chat.completion.chunk' : 'text_completion', p.created, p.model, u()));
         write('[DONE]');
@@ -137,7 +150,7 @@ export class Generation {
           closed = true;
           for (const s of seqs) {
             if (s && !s.finished) {
-              ctx.engine.abort(s);
+              for (const e of ctx.engines) e.abort(s);
               m.abort();
             }
           }
@@ -150,7 +163,7 @@ export class Generation {
         for (let j = 0; j < p.n; j++) {
           const i = idx++;
           let text = p.echo ? pr.text : '';
-          const params: GenParams = { ...p.base, promptIds: pr.ids, externalTokens: pr.external, kvTransferTokens: pr.kvTokens, kvCostScale: pr.kvScale };
+          const params: GenParams = { ...p.base, promptIds: pr.ids, admit: (local) => ctx.connector.admission(pr.c, pr.ids, local) };
           const sink = {
             onToken: (_id: number, delta: string, tokIndex: number, fin: TokenFinish | null): void => {
               genCounts[i]!++;
@@ -182,18 +195,27 @@ export class Generation {
             },
             onFinish: (reason: FinishReason, stopReason: string | number | null, seq: Seq): void => {
               if (reason === 'abort') return;
-              m.observeRequest(seq.times, pr.ids.length, genCounts[i]!, reason);
-              const nixl = ctx.connector.nixl;
-              if (pr.remoteDecode && reason === 'length' && nixl)
-                kvOut = nixl.producerParams(pr.ids.length, p.kind === 'chat' ? p.id : `${p.id}-${i}`);
+              if (reason === 'error') failed = true;
+              else {
+                m.observeRequest(seq.times, pr.ids.length, genCounts[i]!, reason);
+                // NIXL hands out its params only for a prefill capped by its length (request_finished).
+                if (reason === 'length' || !pr.c.remoteDecode)
+                  pending.push(ctx.connector.afterPrefill(pr.c, pr.ids, p.kind === 'chat' ? p.id : `${p.id}-${i}`).then((params) => {
+                    if (params) kvOut = params;
+                  }));
+              }
               if (!p.stream) results.push({ index: i, text, finishReason: reason, stopReason });
               if (++done === total) {
-                if (!closed) finishAll();
-                resolve();
+                void Promise.all(pending).then(() => {
+                  if (!closed) finishAll();
+                  resolve();
+                });
               }
             },
           };
-          seqs[i] = ctx.zero && !p.stream && params.stallMs === 0 ? ctx.engine.runNow(params, sink) : ctx.engine.submit(params, sink);
+          const engine = ctx.pickEngine();
+          const direct = ctx.zero && !p.stream && params.stallMs === 0 && (ctx.connector.kind === 'none' || ctx.connector.kind === 'other');
+          seqs[i] = direct ? engine.runNow(params, sink) : engine.submit(params, sink);
         }
       }
     });

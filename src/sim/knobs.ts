@@ -4,10 +4,13 @@
  * come from it. Knobs are set by `--sim-*` flags or `PD_SIM_*` environment variables; a flag wins over the env.
  */
 import { z } from 'zod';
+import { SIM_VLLM_VERSION } from './versions.js';
 
 /** Metadata on a knob: `timing` knobs are zeroed by --sim-zero-latency unless set explicitly. */
 interface KnobMeta {
   timing?: boolean;
+  /** The value zero-latency mode gives a timing knob (default 0). */
+  zero?: string;
   /** How the default reads in docs when the raw value says little (e.g. "off"). */
   shownDefault?: string;
 }
@@ -18,7 +21,7 @@ const str = (def: string, doc: string, meta: KnobMeta = {}) => z.string().defaul
 const bool = (def: boolean, doc: string, meta: KnobMeta = {}) => z.boolean().default(def).describe(doc).meta({ ...meta });
 
 /** The default reported vLLM version (see versions.ts for what each version changes). */
-export const DEFAULT_VLLM_VERSION = '0.11.0';
+export const DEFAULT_VLLM_VERSION = SIM_VLLM_VERSION;
 
 export const knobsSchema = z.object({
   startupDelay: num(0.2, 'seconds before the port accepts connections (real engines: 20-60 s)', { timing: true }),
@@ -26,10 +29,20 @@ export const knobsSchema = z.object({
   prefillMsPerToken: num(0.02, 'prefill ms per uncached prompt token, batch work (0.02 = 50k tokens/s)', { timing: true }),
   itlMs: num(9, 'inter-token latency in ms with one running request', { timing: true }),
   jitter: num(0.1, 'relative jitter of every step, 0.1 = ±10%', { timing: true }),
-  timeFactorUnderLoad: num(5, 'step-time multiplier at max-num-seqs running requests, linear from 1'),
-  kvLoadMsPerToken: num(0.05, 'ms per token to save or load KV through shared storage; a NIXL pull costs a tenth', { timing: true }),
-  kvLayerBytes: int(1024, 'size of each placeholder <layer>.safetensors file'),
-  kvLayers: int(36, 'number of layer files per KV folder'),
+  timeFactorUnderLoad: num(5, 'decode step-time multiplier at max-num-seqs running requests, linear from 1'),
+  hbmGbps: num(3350, 'GPU memory bandwidth, GB/s: decode reads the KV of every running token (context cost)'),
+  allReduceUs: num(10, 'one tensor-parallel all-reduce, µs (two per layer per step when TP > 1)', { timing: true }),
+  ppHopMs: num(0.2, 'one pipeline-parallel stage boundary, ms (per step when PP > 1)', { timing: true }),
+  storageBandwidth: z.string().regex(/^(auto|inf|\d+(\.\d+)?)$/, 'expected a number of MB/s, auto or inf').default('auto').describe( 'shared-storage KV save/load bandwidth, MB/s: a number, auto (measured on the storage path at start-up) or inf').meta({ timing: true, zero: 'inf' }),
+  kvLinkGbps: num(25, 'GPU-to-GPU KV transfer bandwidth between engines (NIXL pull, P2P NCCL send), GB/s (0 = free)', { timing: true }),
+  p2pRecvTimeoutMs: num(2000, 'P2P NCCL consumer: how long a request waits for its KV from the producer its id names before recomputing, ms'),
+  kvLoadFailRate: z.number().min(0).max(1).default(0).describe('fault: fraction 0..1 of external KV loads (NIXL pulls, P2P receives) that fail').meta({}),
+  modelGeometry: str('', 'model geometry: a preset (qwen3-0.6b … qwen3-32b, llama-3.1-8b, llama-3.1-70b, mistral-7b) or JSON {layers,kvHeads,headDim,hiddenSize,paramsB,maxModelLen}; empty = from the model name', { shownDefault: 'from the model name' }),
+  kvLayers: int(0, 'layer files per KV folder (0 = the model\'s layers)'),
+  kvLayerBytes: int(0, 'bytes of each <layer>.safetensors file (0 = the real size: tokens x 2 x kv heads x head dim x 2)'),
+  gpuMemoryGib: num(80, 'memory of each simulated GPU, GiB (KV pool and batch defaults follow it)'),
+  gpuName: str('NVIDIA H100 80GB HBM3', 'name of the simulated GPU (an A100 gets the smaller batch defaults, as in vLLM)'),
+  gpuCount: int(8, 'GPUs on the simulated node when CUDA_VISIBLE_DEVICES is unset'),
   eosAfter: int(0, 'answer length when ignore_eos is false; 0 = 32..256 derived from the prompt'),
   vllmVersion: str(DEFAULT_VLLM_VERSION, 'vLLM version reported by --version, /version and the logs (behaviour follows it)'),
   failStartup: str('', 'fail start-up after the delay: cuda-oom | model-not-found | <any message> (exit 1)', { shownDefault: 'off' }),
@@ -79,6 +92,7 @@ export interface KnobInfo {
   shownDefault: string;
   doc: string;
   timing: boolean;
+  zero: unknown;
 }
 
 let infoCache: KnobInfo[] | null = null;
@@ -99,6 +113,7 @@ export function knobInfos(): KnobInfo[] {
       shownDefault: typeof p.shownDefault === 'string' ? p.shownDefault : String(def),
       doc: typeof p.description === 'string' ? p.description : '',
       timing: p.timing === true,
+      zero: typeof p.zero === 'string' ? p.zero : 0,
     };
   });
   return infoCache;
@@ -172,7 +187,8 @@ export function resolveKnobs(flags: ReadonlyMap<KnobName, string>, env: NodeJS.P
     raw[k] = v;
     source.set(k, where);
   }
-  if (zeroLatencyFlag || isTrue(env[ZERO_LATENCY_ENV])) for (const k of timingKnobs()) if (!source.has(k)) raw[k] = 0;
+  if (zeroLatencyFlag || isTrue(env[ZERO_LATENCY_ENV]))
+    for (const k of knobInfos()) if (k.timing && !source.has(k.name)) raw[k.name] = k.zero;
   const r = knobsSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;

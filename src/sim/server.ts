@@ -1,14 +1,17 @@
 /**
- * The simulated `vllm serve` process: it wires the parts (log script, connector, engine, HTTP routes) and owns the
- * lifetimes — start-up sequence, periodic stats, engine death and graceful shutdown.
+ * The simulated `vllm serve` process: it wires the parts (log script, engine configuration, connector, engine
+ * cores, HTTP routes) and owns the lifetimes — start-up sequence, periodic stats, engine death and shutdown.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createNetServer, type Socket } from 'node:net';
 import { Engine } from './engine.js';
+import { BlockPool } from './blocks.js';
 import { SimLogger } from './log.js';
 import { SimMetrics } from './metrics.js';
 import { isZeroLatency, type SimOptions } from './options.js';
 import { KvConnector } from './connector.js';
+import { EngineConfigError, planEngine, type EngineConfig } from './engine-config.js';
+import { GeometryError } from './geometry.js';
 import { Generation, engineDeadBody } from './generate.js';
 import { HttpApi } from './http.js';
 import { Responder } from './respond.js';
@@ -17,19 +20,18 @@ import { VllmLogScript } from './vllm-log.js';
 
 export { StartupFailure } from './vllm-log.js';
 
-export const DEFAULT_MAX_MODEL_LEN = 40960;
-const KV_CAPACITY_TOKENS = 123_456;
-
 export class SimServer implements SimContext {
   readonly log: SimLogger;
   readonly script: VllmLogScript;
   readonly opts: SimOptions;
+  readonly plan: EngineConfig;
   readonly maxModelLen: number;
-  readonly engine: Engine;
+  readonly engines: Engine[];
   readonly metrics: SimMetrics;
   readonly connector: KvConnector;
   readonly zero: boolean;
   readonly inflight = new Map<ServerResponse, IncomingMessage>();
+  private readonly planError: Error | null = null;
   private readonly responder: Responder;
   private readonly api: HttpApi;
   private server: Server | null = null;
@@ -39,7 +41,10 @@ export class SimServer implements SimContext {
   private readonly timers: NodeJS.Timeout[] = [];
   private statsPrompt = 0;
   private statsGen = 0;
+  private statsPrefixQueries = 0;
+  private statsPrefixHits = 0;
   private lastStatsAt = performance.now();
+  private nextEngine = 0;
   /** Resolves with the exit code once the server has stopped (shutdown or crash). */
   readonly exited: Promise<number>;
   private resolveExit!: (code: number) => void;
@@ -50,20 +55,54 @@ export class SimServer implements SimContext {
     this.opts = opts;
     this.log = log;
     this.script = new VllmLogScript(log);
-    this.maxModelLen = opts.maxModelLen > 0 ? opts.maxModelLen : DEFAULT_MAX_MODEL_LEN;
-    this.engine = new Engine(opts.knobs, opts.maxNumSeqs);
-    this.zero = isZeroLatency(opts.knobs);
+    const k = opts.knobs;
+    const gpu = { memoryGib: k.gpuMemoryGib, name: k.gpuName, nodeGpus: k.gpuCount, geometryOverride: k.modelGeometry };
+    let plan: EngineConfig;
+    try {
+      plan = planEngine(opts, gpu, env);
+    } catch (e) {
+      if (!(e instanceof EngineConfigError) && !(e instanceof GeometryError)) throw e;
+      this.planError = e;
+      // Build the rest on a permissive plan; start() reports the error the way vLLM does.
+      plan = planEngine({ ...opts, tensorParallelSize: 1, pipelineParallelSize: 1, dataParallelSize: 1, maxModelLen: 16, gpuMemoryUtilization: 0.9 }, { ...gpu, memoryGib: 1e6, geometryOverride: '' }, {});
+    }
+    this.plan = plan;
+    this.maxModelLen = plan.maxModelLen;
+    this.zero = isZeroLatency(k);
     this.exited = new Promise((r) => (this.resolveExit = r));
-    this.metrics = new SimMetrics(opts.servedModelNames[0]!, this.maxModelLen, () => ({
-      ...this.engine.stats,
-      kvUsage: this.kvUsage(),
-    }));
-    this.engine.onStep = (p, g) => {
-      this.statsPrompt += p;
-      this.statsGen += g;
-      this.metrics.addTokens(p, g);
-    };
-    this.connector = new KvConnector(opts, env, this.metrics, log);
+    this.metrics = new SimMetrics(opts.servedModelNames[0]!, this.maxModelLen, () => this.engineStats());
+    const hbm = k.hbmGbps > 0 ? k.hbmGbps * 1e6 : Infinity;
+    this.engines = Array.from({ length: plan.dp }, (_, rank) => {
+      const engine = new Engine(k, {
+        maxNumSeqs: plan.maxNumSeqs,
+        maxNumBatchedTokens: plan.maxNumBatchedTokens,
+        chunkedPrefill: plan.chunkedPrefill,
+        pool: new BlockPool(plan.numGpuBlocks, plan.blockSize, plan.prefixCaching),
+        cost: {
+          tp: plan.tp, pp: plan.pp, layers: plan.geometry.layers, kvBytesPerTokenPerGpu: plan.kvBytesPerTokenPerGpu,
+          hbmBytesPerMs: hbm, allReduceMs: k.allReduceUs / 1000, ppHopMs: k.ppHopMs,
+        },
+      });
+      engine.events = {
+        step: (p, g) => {
+          this.statsPrompt += p;
+          this.statsGen += g;
+          this.metrics.addTokens(p, g);
+        },
+        prefixCache: (q, h) => {
+          this.statsPrefixQueries += q;
+          this.statsPrefixHits += h;
+          this.metrics.prefixQueries.inc(this.metrics.l, q);
+          if (h > 0) this.metrics.prefixHits.inc(this.metrics.l, h);
+        },
+        preempted: (seq, total) => {
+          this.metrics.preemptions.inc(this.metrics.l);
+          this.script.preempted(seq.params.promptIds.length, total, rank);
+        },
+      };
+      return engine;
+    });
+    this.connector = new KvConnector(opts, env, this.metrics, log, plan);
     this.responder = new Responder(opts, log);
     this.api = new HttpApi(this, this.responder, new Generation(this, this.responder));
   }
@@ -72,8 +111,25 @@ export class SimServer implements SimContext {
     return this.dead;
   }
 
-  private kvUsage(): number {
-    return Math.min(1, (this.engine.stats.running * 512) / KV_CAPACITY_TOKENS);
+  pickEngine(): Engine {
+    if (this.engines.length === 1) return this.engines[0]!;
+    // Least loaded, ties in turn (vLLM's DP coordinator balances by queue lengths).
+    let best = this.engines[this.nextEngine % this.engines.length]!;
+    for (const e of this.engines) if (e.load < best.load) best = e;
+    this.nextEngine++;
+    return best;
+  }
+
+  private engineStats(): { running: number; waiting: number; kvUsage: number } {
+    let running = 0;
+    let waiting = 0;
+    let usage = 0;
+    for (const e of this.engines) {
+      running += e.stats.running;
+      waiting += e.stats.waiting;
+      usage += e.kvUsage;
+    }
+    return { running, waiting, kvUsage: usage / this.engines.length };
   }
 
   /** Fail early when the port is taken (vLLM binds its socket before building the engine). */
@@ -87,14 +143,24 @@ export class SimServer implements SimContext {
 
   /** Run the start-up sequence; resolves once the server accepts requests. Throws StartupFailure. */
   async start(): Promise<void> {
-    this.script.startup(this.opts, this.maxModelLen, this.connector.info(), this.env.CUDA_VISIBLE_DEVICES);
-    this.connector.validate(this.script);
+    const o = this.opts;
+    const k = o.knobs;
+    this.script.apiServerStart(o, this.connector.info());
+    if (this.planError instanceof EngineConfigError && this.planError.where === 'api') this.script.configFailure(this.planError, o);
+    if (this.planError instanceof GeometryError) this.script.configFailure(new EngineConfigError(this.planError.message, 'api', 'ModelConfig'), o);
     await this.probePort();
-    const k = this.opts.knobs;
-    if (k.startupDelay > 0) await sleep(k.startupDelay * 1000);
+    this.script.engineStart(o, this.plan, this.connector.info(), this.env.CUDA_VISIBLE_DEVICES);
+    if (this.planError instanceof EngineConfigError) this.script.configFailure(this.planError, o);
+    this.connector.validate(this.script);
+    try {
+      await Promise.all([this.connector.start(), k.startupDelay > 0 ? sleep(k.startupDelay * 1000) : null]);
+    } catch (e) {
+      this.connector.close();
+      this.script.connectorFailure((e as Error).message, 'engine');
+    }
     if (this.shuttingDown) return;
-    if (k.failStartup) this.script.startupFault(k.failStartup, this.opts.model);
-    this.script.engineReady(this.opts, this.maxModelLen, KV_CAPACITY_TOKENS);
+    if (k.failStartup) this.script.startupFault(k.failStartup, o.model);
+    this.script.engineReady(o, this.plan);
     const server = createServer({ keepAliveTimeout: 5000, requestTimeout: 0, headersTimeout: 60_000 }, (req, res) =>
       this.api.handle(req, res),
     );
@@ -106,16 +172,16 @@ export class SimServer implements SimContext {
     server.maxHeadersCount = 200;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen({ port: this.opts.port, host: this.opts.host ?? undefined, backlog: 4096 }, () => {
+      server.listen({ port: o.port, host: o.host ?? undefined, backlog: 4096 }, () => {
         server.off('error', reject);
         resolve();
       });
     }).catch((e: NodeJS.ErrnoException) => this.script.listenFailed(e));
     this.server = server;
     const addr = server.address();
-    this.script.serverStarted(this.opts.host, addr && typeof addr === 'object' ? addr.port : this.opts.port);
+    this.script.serverStarted(o.host, addr && typeof addr === 'object' ? addr.port : o.port);
     if (k.crashAfterSeconds > 0) this.timers.push(setTimeout(() => this.die('crash-after-seconds'), k.crashAfterSeconds * 1000));
-    if (!this.opts.nonDefaultArgs.disable_log_stats) {
+    if (!o.nonDefaultArgs.disable_log_stats) {
       const stats = setInterval(() => this.logStats(), 10_000);
       stats.unref();
       this.timers.push(stats);
@@ -125,7 +191,7 @@ export class SimServer implements SimContext {
   private logStats(): void {
     const now = performance.now();
     const dt = (now - this.lastStatsAt) / 1000;
-    const { running, waiting } = this.engine.stats;
+    const { running, waiting, kvUsage } = this.engineStats();
     if (this.statsPrompt === 0 && this.statsGen === 0 && running === 0 && waiting === 0) {
       this.lastStatsAt = now;
       return;
@@ -136,9 +202,9 @@ export class SimServer implements SimContext {
       genTps: this.statsGen / dt,
       running,
       waiting,
-      kvUsage: this.kvUsage(),
-      prefixHitRate: 0,
-      externalHitRate: c.kind === 'shared-storage' || c.kind === 'nixl' ? (c.queries ? c.hits / c.queries : 0) : null,
+      kvUsage,
+      prefixHitRate: this.statsPrefixQueries ? this.statsPrefixHits / this.statsPrefixQueries : 0,
+      externalHitRate: c.kind === 'none' ? null : c.queries ? c.hits / c.queries : 0,
     });
     this.statsPrompt = 0;
     this.statsGen = 0;
@@ -150,7 +216,7 @@ export class SimServer implements SimContext {
     if (this.dead) return;
     this.dead = true;
     this.script.engineDead(reason);
-    this.engine.abortAll();
+    for (const e of this.engines) e.abortAll();
     const dead = engineDeadBody();
     for (const [res, req] of this.inflight) {
       if (res.writableEnded) continue;
@@ -183,7 +249,8 @@ export class SimServer implements SimContext {
       clearTimeout(timer);
       this.script.shutdownDone();
     }
-    this.engine.abortAll();
+    for (const e of this.engines) e.abortAll();
+    this.connector.close();
     this.log.flushSync();
     this.resolveExit(code);
     this.onExit(code);

@@ -22,8 +22,8 @@ test('docs/simulator.md carries the knob table generated from the schema (UPDATE
 test('every knob has a flag, an env var, a JSON type, a default that parses, and a meaning', () => {
   assert.deepEqual(Object.keys(DEFAULT_KNOBS).sort(), [...KNOB_NAMES].sort());
   for (const k of knobInfos()) {
-    assert.match(k.flag, /^--sim-[a-z-]+$/);
-    assert.match(k.env, /^PD_SIM_[A-Z_]+$/);
+    assert.match(k.flag, /^--sim-[a-z0-9-]+$/);
+    assert.match(k.env, /^PD_SIM_[A-Z0-9_]+$/);
     assert.ok(['number', 'integer', 'string', 'boolean'].includes(k.type), `${k.name}: ${k.type}`);
     assert.ok(k.doc.length > 10, k.name);
     assert.deepEqual(k.default, DEFAULT_KNOBS[k.name]);
