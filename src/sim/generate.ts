@@ -14,6 +14,7 @@ import { HttpError, badRequest, prepareRequest, type Prepared } from './request.
 import { FAULT_HEADER, FaultHeaderError, parseFaultHeader, type RequestFault } from './faults.js';
 import { parseJson, readBody, type Responder } from './respond.js';
 import { mulberry32, type Rng } from './rng.js';
+import { compareVersions } from './versions.js';
 
 const ENGINE_DEAD = 'EngineCore encountered an issue. See stack trace (above) for the root cause.';
 
@@ -62,6 +63,8 @@ export class Generation {
       }
       prepared = prepareRequest(kind, req, parseJson(text), {
         servedModelNames: ctx.opts.servedModelNames,
+        validationParams: compareVersions(k.vllmVersion, '0.14.0') >= 0,
+        forceIncludeUsage: ctx.opts.nonDefaultArgs.enable_force_include_usage === true,
         maxModelLen: ctx.maxModelLen,
         stallMs: k.stallMs,
         cutAfter: k.cutAfter,

@@ -34,6 +34,7 @@ export class HttpApi {
     }
     if (path === '/v1/completions' || path === '/v1/chat/completions') {
       if (method !== 'POST') return r.methodNotAllowed(req, res);
+      if (!isJson(req)) return this.unsupportedMediaType(req, res);
       return void this.generation.generate(req, res, path === '/v1/chat/completions' ? 'chat' : 'completion');
     }
     switch (path) {
@@ -58,11 +59,22 @@ export class HttpApi {
       case '/tokenize':
       case '/detokenize':
         if (method !== 'POST') return r.methodNotAllowed(req, res);
+        if (!isJson(req)) return this.unsupportedMediaType(req, res);
         return void this.tokenizeRoute(req, res, path === '/tokenize');
       default:
         req.resume();
         return r.send(req, res, 404, { detail: 'Not Found' });
     }
+  }
+
+  /**
+   * vLLM's validate_json_request dependency (vllm/entrypoints/utils.py) on every JSON route raises
+   * RequestValidationError(["Unsupported Media Type: Only 'application/json' is allowed"]), which the server's
+   * validation handler answers 400 in its error envelope, type "Bad Request" (vllm/entrypoints/openai/api_server.py).
+   */
+  private unsupportedMediaType(req: IncomingMessage, res: ServerResponse): void {
+    req.resume();
+    this.r.send(req, res, 400, errorBody(`["Unsupported Media Type: Only 'application/json' is allowed"]`, 400, 'Bad Request'));
   }
 
   models(): unknown {
@@ -114,4 +126,10 @@ export class HttpApi {
       this.r.sendError(req, res, e);
     }
   }
+}
+
+/** The media type before any ";" is exactly application/json (case-insensitive), as validate_json_request compares it. */
+export function isJson(req: IncomingMessage): boolean {
+  const ct = (req.headers['content-type'] ?? '').toLowerCase();
+  return ct.split(';', 1)[0] === 'application/json';
 }
