@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSim, type SimHandle } from '../helpers/sim.js';
 import { tempDir } from '../helpers/tmp.js';
+import { freePort } from '../helpers/ports.js';
 import { postJson, assertSameShape, fixture } from './sse.js';
 import { promptOfLength, tokenize } from '../../src/sim/tokenizer.js';
 import { saveFolderName, layerNames } from '../../src/sim/kv/shared-storage.js';
@@ -72,10 +73,14 @@ describe('ExampleConnector producer -> consumer through real processes', () => {
 describe('NixlConnector kv_transfer_params', () => {
   let p: SimHandle;
   let d: SimHandle;
+  let sidePort = 0;
   before(async () => {
+    // Each engine binds its own side channel (VLLM_NIXL_SIDE_CHANNEL_PORT), as real ones must.
+    sidePort = await freePort();
+    const decodeSide = await freePort();
     [p, d] = await Promise.all([
-      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both', engine_id: 'prefill-0' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: '5601' } }),
-      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both' } }),
+      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both', engine_id: 'prefill-0' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: String(sidePort) } }),
+      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: String(decodeSide) } }),
     ]);
   });
   after(async () => {
@@ -91,7 +96,7 @@ describe('NixlConnector kv_transfer_params', () => {
     const params = r.json.kv_transfer_params;
     assertSameShape(params, fixture('nixl-kv-transfer-params.json'));
     assert.equal(params.remote_engine_id, 'prefill-0');
-    assert.equal(params.remote_port, 5601);
+    assert.equal(params.remote_port, sidePort);
     assert.equal(params.remote_block_ids.length, 4);
     const ok = await postJson(`${d.url}/v1/completions`, { prompt, max_tokens: 3, kv_transfer_params: params });
     assert.equal(ok.status, 200);
