@@ -203,9 +203,16 @@ export class KvConnector {
       }
       const expected = Math.max(0, L - 1 - localHit);
       const r = prep.p2p!;
-      if (!r.ok || (this.opts.knobs.kvLoadFailRate > 0 && this.rng() < this.opts.knobs.kvLoadFailRate)) {
+      if (this.opts.knobs.kvLoadFailRate > 0 && this.rng() < this.opts.knobs.kvLoadFailRate) {
         this.record(L, 0, 'miss');
-        return this.loadFailed(prep.requestId, expected, r.ok ? 'transfer failed (fault injection)' : r.why);
+        return this.loadFailed(prep.requestId, expected, 'transfer failed (fault injection)');
+      }
+      if (!r.ok) {
+        // vLLM's consumer logs "kv_cache is None" and goes on (p2p_nccl_connector.py start_load_kv); the simulator
+        // computes the prompt itself so that the answer and its cost stay plausible.
+        this.record(L, 0, 'miss');
+        this.log.warning('p2p_nccl_connector.py:246', `🚧kv_cache is None, ${prep.requestId} (${r.why}); computing the prompt here`, 'EngineCore_DP0');
+        return { external: 0, ioMs: 0 };
       }
       this.record(L, expected, 'hit');
       return { external: expected, ioMs: 0 };
