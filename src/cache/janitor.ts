@@ -7,7 +7,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { join } from 'node:path';
-import type { KvCacheBudget } from '../config/schema.js';
+import { budgetIsActive, type KvCacheBudget } from '../config/schema.js';
 import { type CacheFs, type CacheFsSync, type FsFailure, errnoCode, nodeFs } from './fs.js';
 import { IncrementalScanner } from './scan.js';
 import { deleteEntries } from './delete-pool.js';
@@ -48,10 +48,6 @@ export interface Janitor {
   runOnce(): Promise<EvictionReport>;
 }
 
-/** True when the budget asks for anything (otherwise the janitor has nothing to do). */
-export function budgetIsActive(budget: KvCacheBudget): boolean {
-  return budget.maxBytes !== undefined || budget.maxAgeSeconds !== undefined;
-}
 
 async function evictOnce(opts: JanitorOptions, scanner: IncrementalScanner): Promise<EvictionReport> {
   const started = performance.now();

@@ -1,11 +1,13 @@
-/** Options shared by the verbs that build the stack (plan, up, doctor): overrides and --simulate. */
+/**
+ * Options shared by the verbs that build a stack plan (plan, up, doctor, config validate, render): overrides and
+ * --simulate. The plan is built here once per command — `vllm --version` is asked once — and handed down.
+ */
 import type { Command } from 'commander';
-import { loadForCommand } from './context.js';
-import { numberArg } from './context.js';
-import type { PdConfig } from '../config/schema.js';
+import { loadForCommand, numberArg } from './context.js';
 import { simulateConfig, simulatorCommand } from '../stack/simulate.js';
-import { resolveConnector, type ConnectorChoice } from '../stack/connector.js';
-import { splitCommand } from '../stack/engine-plan.js';
+import { chooseConnector, probeVllmVersion } from '../stack/plan/connector.js';
+import { buildStackPlan, type StackPlan } from '../stack/plan/build.js';
+import { splitCommand } from '../util/args.js';
 
 export interface StackFlags {
   model?: string;
@@ -26,16 +28,8 @@ export function addStackOptions(cmd: Command): Command {
     .option('--allow-shared-gpus', 'allow one GPU to serve two engines');
 }
 
-export interface StackContext {
-  config: PdConfig;
-  configPath: string | null;
-  connector: ConnectorChoice;
-  /** argv prefix that replaces the vLLM executable, or undefined for the configured one. */
-  command?: string[];
-  simulate: boolean;
-}
-
-export async function loadStack(cmd: Command, flags: StackFlags): Promise<StackContext> {
+/** Load the configuration with the flags applied, ask the vLLM command its version once, and build the plan. */
+export async function loadPlan(cmd: Command, flags: StackFlags): Promise<StackPlan> {
   const { config: loaded, path } = await loadForCommand(cmd, {
     model: flags.model,
     'proxy.port': flags.port,
@@ -45,7 +39,8 @@ export async function loadStack(cmd: Command, flags: StackFlags): Promise<StackC
   });
   const simulate = flags.simulate === true;
   const config = simulate ? simulateConfig(loaded, flags.sharedStorage !== undefined) : loaded;
-  const command = simulate ? simulatorCommand() : undefined;
-  const connector = await resolveConnector(config.kv.connector, command ?? splitCommand(config.engine.command));
-  return { config, configPath: path, connector, command, simulate };
+  const command = simulate ? simulatorCommand() : splitCommand(config.engine.command);
+  const vllmVersion = await probeVllmVersion(command);
+  const connector = chooseConnector(config.kv.connector, vllmVersion);
+  return buildStackPlan(config, { configPath: path, connector, vllmVersion, command, simulate });
 }

@@ -122,7 +122,29 @@ export function parseConfig(raw: unknown, source = 'config', origins?: Origins):
       hint: 'Fix the field(s) named above; `pd config schema` prints every field with its type and default.',
     });
   }
+  checkTopologyFields(raw as Record<string, unknown>, result.data, source);
   return result.data;
+}
+
+/** The engine lists must fit the topology: `engines` for aggregated, `producers`/`consumers` for pd. */
+function checkTopologyFields(raw: Record<string, unknown>, config: PdConfig, source: string): void {
+  if (config.topology === 'aggregated') {
+    if (config.engines === undefined) {
+      throw new ConfigError(`${source} is invalid: engines: required with "topology": "aggregated"`, {
+        hint: 'List the engines that serve whole requests, e.g. "engines": [{ "gpus": [0, 1], "port": 8100 }] (pd init -t tensor-parallel).',
+      });
+    }
+    const pdOnly = ['producers', 'consumers'].filter((k) => k in raw);
+    if (pdOnly.length > 0) {
+      throw new ConfigError(`${source} is invalid: ${pdOnly.join(', ')}: not used with "topology": "aggregated"`, {
+        hint: 'An aggregated stack has no prefill/decode split: move the engines to "engines", or set "topology": "pd".',
+      });
+    }
+  } else if ('engines' in raw) {
+    throw new ConfigError(`${source} is invalid: engines: only used with "topology": "aggregated"`, {
+      hint: 'For a PD stack list "producers" and "consumers"; for TP/PP/DP set "topology": "aggregated".',
+    });
+  }
 }
 
 function resolvePaths(config: PdConfig, base: string): PdConfig {

@@ -9,9 +9,10 @@ const port = z.number().int().min(1).max(65535);
 const envMap = z.record(z.string(), z.string());
 const argList = z.array(z.string());
 
-export const KNOWN_CONNECTORS = ['SharedStorageConnector', 'ExampleConnector', 'NixlConnector'] as const;
+export const KNOWN_CONNECTORS = ['SharedStorageConnector', 'ExampleConnector', 'NixlConnector', 'P2pNcclConnector'] as const;
 export const SHARED_STORAGE_CONNECTORS = ['SharedStorageConnector', 'ExampleConnector'] as const;
 export const KV_ROLES = ['kv_producer', 'kv_consumer', 'kv_both'] as const;
+export const TOPOLOGIES = ['pd', 'aggregated'] as const;
 
 export const roleOverridesSchema = z
   .object({
@@ -25,8 +26,15 @@ export const engineInstanceSchema = z
     gpus: z
       .array(z.number().int().min(0))
       .min(1)
-      .describe('GPU ids for this engine (CUDA_VISIBLE_DEVICES); more than one means tensor parallel.'),
-    host: z.string().min(1).default('0.0.0.0').describe('Address the engine binds (`--host`).'),
+      .describe(
+        'GPU ids for this engine (CUDA_VISIBLE_DEVICES); their number must equal tensor x pipeline x data parallel ' +
+          'size (pd adds --tensor-parallel-size when none of the three is given).',
+      ),
+    host: z
+      .string()
+      .min(1)
+      .default('127.0.0.1')
+      .describe('Address the engine binds (`--host`). Loopback by default: clients reach engines only through the proxy.'),
     port: port.describe('Port the engine listens on (`--port`).'),
     args: argList.default([]).describe('Extra `vllm serve` arguments for this engine only.'),
     env: envMap.default({}).describe('Extra environment variables for this engine only.'),
@@ -34,6 +42,9 @@ export const engineInstanceSchema = z
       .enum(KV_ROLES)
       .optional()
       .describe('Override the kv_role (defaults to kv_producer for producers, kv_consumer for consumers).'),
+    kvPort: port
+      .optional()
+      .describe('P2pNcclConnector: this engine\'s kv_port (default: kv.p2pKvBasePort + its index among all engines).'),
   })
   .strict();
 
@@ -96,6 +107,12 @@ export const kvSchema = z
     nixlSideChannelBasePort: port
       .default(5600)
       .describe('First VLLM_NIXL_SIDE_CHANNEL_PORT; each NixlConnector engine gets its own port from here.'),
+    p2pKvBasePort: port
+      .default(21001)
+      .describe('P2pNcclConnector: first kv_port (each engine gets its own, one per GPU rank, unless it sets kvPort).'),
+    p2pProxyPort: port
+      .default(30001)
+      .describe('P2pNcclConnector: proxy_port in kv_connector_extra_config (where engines register with the proxy).'),
     cache: kvCacheBudgetSchema.prefault({}),
   })
   .strict();
@@ -162,7 +179,17 @@ export const healthSchema = z
 export const supervisorSchema = z
   .object({
     restart: z.enum(['on-failure', 'never']).default('on-failure').describe('Restart an engine that dies while serving.'),
-    maxRestarts: z.number().int().min(0).default(5).describe('Restarts per engine before giving up.'),
+    maxRestarts: z
+      .number()
+      .int()
+      .min(0)
+      .default(5)
+      .describe('Restarts per engine within restartWindowSeconds before it is left down for good.'),
+    restartWindowSeconds: z
+      .number()
+      .positive()
+      .default(600)
+      .describe('Sliding window for maxRestarts: crashes older than this no longer count.'),
     backoffMs: z.number().int().min(0).default(1_000).describe('First restart delay; doubles each time (max 30 s).'),
     stopGraceSeconds: z.number().min(0).default(15).describe('SIGTERM → SIGKILL grace period on shutdown.'),
   })
@@ -201,6 +228,13 @@ export const benchSchema = z
 export const configSchema = z
   .object({
     $schema: z.string().optional().describe('JSON Schema reference for editors.'),
+    topology: z
+      .enum(TOPOLOGIES)
+      .default('pd')
+      .describe(
+        '"pd": producers and consumers with a KV connector behind a two-stage proxy. "aggregated": every engine in ' +
+          '`engines` serves whole requests (tensor, pipeline or data parallel), the proxy balances them in one stage.',
+      ),
     model: z.string().min(1).default('/mnt/models/Qwen3-4B-Instruct-2507').describe('Model path or hub id.'),
     servedModelName: z.string().min(1).optional().describe('Passed as --served-model-name when set.'),
     engine: engineSchema.prefault({}),
@@ -208,13 +242,18 @@ export const configSchema = z
     producers: z
       .array(engineInstanceSchema)
       .min(1)
-      .default([{ gpus: [0], host: '0.0.0.0', port: 8100, args: [], env: {} }])
+      .default([{ gpus: [0], host: '127.0.0.1', port: 8100, args: [], env: {} }])
       .describe('Prefill engines (kv_producer).'),
     consumers: z
       .array(engineInstanceSchema)
       .min(1)
-      .default([{ gpus: [1], host: '0.0.0.0', port: 8200, args: [], env: {} }])
+      .default([{ gpus: [1], host: '127.0.0.1', port: 8200, args: [], env: {} }])
       .describe('Decode engines (kv_consumer).'),
+    engines: z
+      .array(engineInstanceSchema)
+      .min(1)
+      .optional()
+      .describe('topology "aggregated": the engines that serve whole requests (no KV connector). Required there.'),
     allowSharedGpus: z
       .boolean()
       .default(false)
@@ -236,6 +275,14 @@ export type BenchConfig = z.infer<typeof benchSchema>;
 export type SprintConfig = z.infer<typeof sprintSchema>;
 export type KvCacheBudget = z.infer<typeof kvCacheBudgetSchema>;
 export type Role = 'producer' | 'consumer';
+/** An engine's part in the stack: prefill (producer), decode (consumer), or whole requests (aggregated engine). */
+export type EngineRole = Role | 'engine';
+export type Topology = (typeof TOPOLOGIES)[number];
+
+/** True when the budget asks for anything (otherwise the janitor has nothing to do). */
+export function budgetIsActive(budget: KvCacheBudget): boolean {
+  return budget.maxBytes !== undefined || budget.maxAgeSeconds !== undefined;
+}
 
 /** The fully defaulted configuration (what `pd` uses when there is no config file). */
 export function defaultConfig(): PdConfig {

@@ -7,7 +7,9 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { createInterface } from 'node:readline';
-import type { EnginePlan } from './engine-plan.js';
+import type { EnginePlan } from './plan/engines.js';
+import { withTimeout } from '../util/timers.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE } from './state.js';
 
 export interface EngineExit {
   code: number | null;
@@ -31,11 +33,14 @@ export interface SpawnEngineOptions {
   tailLines?: number;
   /** Written to the log before the process starts. */
   banner?: string;
+  /** Added to the planned environment (the stack's PD_STACK_ID identity marker). */
+  env?: Record<string, string>;
 }
 
+/** Append to a log file, owner-only (engine logs may carry prompts and paths). */
 export async function openLog(path: string): Promise<WriteStream> {
-  await mkdir(dirname(path), { recursive: true });
-  return createWriteStream(path, { flags: 'a' });
+  await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR_MODE });
+  return createWriteStream(path, { flags: 'a', mode: PRIVATE_FILE_MODE });
 }
 
 export async function spawnEngine(plan: EnginePlan, opts: SpawnEngineOptions = {}): Promise<EngineProcess> {
@@ -54,7 +59,7 @@ export async function spawnEngine(plan: EnginePlan, opts: SpawnEngineOptions = {
   let exitedFlag = false;
   try {
     child = execa(plan.argv[0]!, plan.argv.slice(1), {
-      env: plan.env,
+      env: { ...plan.env, ...opts.env },
       extendEnv: true,
       detached: true,
       stdin: 'ignore',
@@ -85,7 +90,8 @@ export async function spawnEngine(plan: EnginePlan, opts: SpawnEngineOptions = {
   }
 
   const exited = child.then(async (result) => {
-    await Promise.race([Promise.all(readers), new Promise((r) => setTimeout(r, 500))]);
+    // Workers that outlive the engine may hold its pipes open: read what is there, but do not wait for them.
+    await withTimeout(Promise.all(readers), 500).catch(() => undefined);
     exitedFlag = true;
     const failed = result as unknown as { code?: string; exitCode?: number; signal?: string; failed?: boolean; originalMessage?: string };
     const spawnError = failed.code === 'ENOENT' || failed.code === 'EACCES' ? `${failed.code}: ${failed.originalMessage ?? ''}` : undefined;

@@ -1,5 +1,6 @@
 /** Engine readiness: GET /health answers 200 and GET /v1/models lists the model. */
 import { request } from 'undici';
+import { sleep } from '../util/timers.js';
 
 export interface ProbeResult {
   ok: boolean;
@@ -58,10 +59,7 @@ export async function waitHealthy(baseUrl: string, opts: WaitOptions): Promise<P
     opts.onProbe?.(last);
     if (last.ok) return { ...last, timedOut: false };
     if (Date.now() >= deadline) return { ...last, timedOut: true };
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, opts.intervalMs);
-      opts.signal?.addEventListener('abort', () => { clearTimeout(t); resolve(); }, { once: true });
-    });
+    await sleep(opts.intervalMs, opts.signal);
   }
   return { ...last, timedOut: false };
 }

@@ -2,6 +2,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, basename } from 'node:path';
 import { UsageError } from '../util/errors.js';
+import { sleep } from '../util/timers.js';
 
 export interface LogSource {
   name: string;
@@ -79,9 +80,6 @@ export async function followFiles(
         await fh.close();
       }
     }
-    await new Promise<void>((r) => {
-      const t = setTimeout(r, pollMs);
-      signal.addEventListener('abort', () => { clearTimeout(t); r(); }, { once: true });
-    });
+    await sleep(pollMs, signal);
   }
 }

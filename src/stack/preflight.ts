@@ -7,11 +7,9 @@ import { createServer } from 'node:net';
 import { accessSync, existsSync, statSync } from 'node:fs';
 import { access, rm, statfs, writeFile, constants } from 'node:fs/promises';
 import { dirname, join, isAbsolute } from 'node:path';
-import type { PdConfig } from '../config/schema.js';
-import { buildEnginePlans, splitCommand } from './engine-plan.js';
-import { isSharedStorageConnector } from './kv-transfer-config.js';
-import { probeVllmVersion, usesExampleConnectorName, type ConnectorChoice } from './connector.js';
-import { isAlive, readStackState, stateIsLive } from './state.js';
+import type { StackPlan } from './plan/build.js';
+import { connectorUnsupported } from './plan/connector.js';
+import { readStackState, stateIsLive, supervisorAlive } from './state.js';
 import { formatBytes } from '../util/format.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
@@ -24,10 +22,6 @@ export interface Check {
 }
 
 export interface PreflightOptions {
-  config: PdConfig;
-  connector: ConnectorChoice;
-  command?: string[];
-  simulate: boolean;
   /** Skip the port checks (pd doctor while the stack is running would see its own ports). */
   skipPorts?: boolean;
 }
@@ -83,9 +77,10 @@ export function findExecutable(cmd: string, pathEnv = process.env.PATH ?? ''): s
   return null;
 }
 
-async function checkVllm(opts: PreflightOptions): Promise<Check> {
-  const command = opts.command ?? splitCommand(opts.config.engine.command);
-  const label = opts.simulate ? 'simulator' : 'vLLM';
+/** The vLLM command exists, and the version it printed (probed once, when the plan was built) knows the connector. */
+function checkVllm(plan: StackPlan): Check {
+  const command = plan.command;
+  const label = plan.simulate ? 'simulator' : 'vLLM';
   const name = `${label} command`;
   if (findExecutable(command[0]!) === null) {
     return {
@@ -95,7 +90,7 @@ async function checkVllm(opts: PreflightOptions): Promise<Check> {
       hint: 'Install vLLM here (pip install vllm), point engine.command at it, or try `pd up --simulate`.',
     };
   }
-  const version = await probeVllmVersion(command, 120_000);
+  const version = plan.vllmVersion;
   if (version === null) {
     return {
       name,
@@ -104,29 +99,21 @@ async function checkVllm(opts: PreflightOptions): Promise<Check> {
       hint: 'Is engine.command really vLLM? Set kv.connector explicitly if "auto" guesses wrong.',
     };
   }
-  const c = opts.connector.name;
-  if (c === 'SharedStorageConnector' && usesExampleConnectorName(version)) {
+  const why = plan.connector ? connectorUnsupported(plan.connector.name, version) : null;
+  if (why !== null) {
     return {
       name,
       status: 'fail',
-      detail: `${label} ${version} does not accept SharedStorageConnector (renamed ExampleConnector in 0.13.0)`,
-      hint: 'Set kv.connector to "ExampleConnector" or "auto".',
-    };
-  }
-  if (c === 'ExampleConnector' && !usesExampleConnectorName(version)) {
-    return {
-      name,
-      status: 'fail',
-      detail: `${label} ${version} predates ExampleConnector; it calls it SharedStorageConnector`,
-      hint: 'Set kv.connector to "SharedStorageConnector" or "auto".',
+      detail: why.replace(/^vLLM/, label),
+      hint: 'Set kv.connector to "auto" (pd then picks the name this vLLM knows), or to a connector it registers.',
     };
   }
   return { name, status: 'ok', detail: `${command.join(' ')} → version ${version}` };
 }
 
-function checkModel(opts: PreflightOptions): Check {
-  const model = opts.config.model;
-  if (opts.simulate) return { name: 'model', status: 'skip', detail: `${model} (not read under --simulate)` };
+function checkModel(plan: StackPlan): Check {
+  const model = plan.model;
+  if (plan.simulate) return { name: 'model', status: 'skip', detail: `${model} (not read under --simulate)` };
   if (!looksLocal(model)) return { name: 'model', status: 'skip', detail: `${model} is a hub id; vLLM resolves it` };
   if (!existsSync(model)) {
     return {
@@ -142,8 +129,8 @@ function checkModel(opts: PreflightOptions): Check {
   return { name: 'model', status: 'ok', detail: model };
 }
 
-async function checkGpus(opts: PreflightOptions): Promise<Check> {
-  if (opts.simulate) return { name: 'GPUs', status: 'skip', detail: 'not needed under --simulate' };
+async function checkGpus(plan: StackPlan): Promise<Check> {
+  if (plan.simulate) return { name: 'GPUs', status: 'skip', detail: 'not needed under --simulate' };
   let text: string;
   try {
     const r = await execa('nvidia-smi', ['--query-gpu=index,name,memory.used,memory.total', '--format=csv,noheader,nounits'], {
@@ -157,7 +144,7 @@ async function checkGpus(opts: PreflightOptions): Promise<Check> {
       : { name: 'GPUs', status: 'warn', detail: `nvidia-smi failed: ${(e as Error).message.split('\n')[0]}` };
   }
   const gpus = parseNvidiaSmi(text);
-  const wanted = [...new Set([...opts.config.producers, ...opts.config.consumers].flatMap((e) => e.gpus))].sort((a, b) => a - b);
+  const wanted = [...new Set(plan.engines.flatMap((e) => e.gpus))].sort((a, b) => a - b);
   const missing = wanted.filter((id) => !gpus.some((g) => g.index === id));
   const summary = gpus
     .filter((g) => wanted.includes(g.index))
@@ -183,12 +170,15 @@ async function checkGpus(opts: PreflightOptions): Promise<Check> {
   return { name: 'GPUs', status: 'ok', detail: summary };
 }
 
-async function checkPorts(opts: PreflightOptions): Promise<Check> {
+async function checkPorts(plan: StackPlan, opts: PreflightOptions): Promise<Check> {
   if (opts.skipPorts) return { name: 'ports', status: 'skip', detail: 'a stack is running from this state dir' };
-  const plans = buildEnginePlans(opts.config, { connector: opts.connector.name, command: opts.command });
   const wanted = [
-    ...plans.map((p) => ({ who: p.name, host: p.host, port: p.port })),
-    { who: 'proxy', host: opts.config.proxy.host, port: opts.config.proxy.port },
+    ...plan.engines.map((p) => ({ who: p.name, host: p.host, port: p.port })),
+    ...plan.engines.flatMap((p) =>
+      p.sideChannelPort !== undefined ? [{ who: `${p.name} NIXL side channel`, host: p.host, port: p.sideChannelPort }] : [],
+    ),
+    ...plan.engines.flatMap((p) => (p.kvPort !== undefined ? [{ who: `${p.name} kv_port`, host: p.host, port: p.kvPort }] : [])),
+    { who: 'proxy', host: plan.proxy.host, port: plan.proxy.port },
   ];
   const busy: string[] = [];
   for (const w of wanted) if (!(await portFree(w.port, w.host))) busy.push(`${w.port} (${w.who})`);
@@ -203,11 +193,11 @@ async function checkPorts(opts: PreflightOptions): Promise<Check> {
   return { name: 'ports', status: 'ok', detail: `free: ${wanted.map((w) => w.port).join(', ')}` };
 }
 
-async function checkStorage(opts: PreflightOptions): Promise<Check> {
-  if (!isSharedStorageConnector(opts.connector.name)) {
-    return { name: 'shared storage', status: 'skip', detail: `${opts.connector.name} does not use it` };
+async function checkStorage(plan: StackPlan): Promise<Check> {
+  const dir = plan.sharedStoragePath;
+  if (dir === null) {
+    return { name: 'shared storage', status: 'skip', detail: plan.connector ? `${plan.connector.name} does not use it` : 'no KV connector' };
   }
-  const dir = opts.config.kv.sharedStoragePath;
   const existed = existsSync(dir);
   // Check without creating anything: the folder itself, or the nearest existing parent it would be created in.
   let target = dir;
@@ -224,7 +214,10 @@ async function checkStorage(opts: PreflightOptions): Promise<Check> {
       name: 'shared storage',
       status: 'fail',
       detail: `${existed ? dir : `${dir} cannot be created: ${target}`} is not writable (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`,
-      hint: `Create it for your user: sudo mkdir -p ${dir} && sudo chown $USER ${dir}`,
+      hint:
+        (e as NodeJS.ErrnoException).code === 'EROFS'
+          ? `${target} is on a read-only filesystem: point kv.sharedStoragePath at a writable one (e.g. /dev/shm/pd_kv).`
+          : `Create it for your user: sudo mkdir -p ${dir} && sudo chown $USER ${dir}`,
     };
   }
   const fs = await statfs(target);
@@ -236,31 +229,41 @@ async function checkStorage(opts: PreflightOptions): Promise<Check> {
   return { name: 'shared storage', status: 'ok', detail };
 }
 
-async function checkState(opts: PreflightOptions): Promise<Check> {
-  const state = await readStackState(opts.config.stateDir).catch(() => null);
+async function checkState(plan: StackPlan): Promise<Check> {
+  const dir = plan.stateDir;
+  const state = await readStackState(dir).catch(() => null);
   if (state && stateIsLive(state)) {
     return {
       name: 'state dir',
       status: 'fail',
-      detail: isAlive(state.supervisorPid)
-        ? `a stack is already running from ${opts.config.stateDir} (supervisor pid ${state.supervisorPid})`
-        : `engines of a stack whose supervisor died are still running from ${opts.config.stateDir}`,
+      detail: supervisorAlive(state)
+        ? `a stack is already running from ${dir} (supervisor pid ${state.supervisorPid})`
+        : `engines of a stack whose supervisor died are still running from ${dir}`,
       hint: 'Use `pd status` / `pd down`, or another stateDir (PD_STATE_DIR) for a second stack.',
     };
   }
-  return { name: 'state dir', status: 'ok', detail: `${opts.config.stateDir}${state ? ' (stale state from a dead stack will be replaced)' : ''}` };
+  return { name: 'state dir', status: 'ok', detail: `${dir}${state ? ' (stale state from a dead stack will be replaced)' : ''}` };
 }
 
-export async function runPreflight(opts: PreflightOptions): Promise<Check[]> {
-  const state = await checkState(opts);
+/** The plan's problems as one check (errors fail it; warnings are shown). */
+function checkConfigProblems(plan: StackPlan): Check {
+  const errors = plan.problems.filter((p) => p.severity === 'error');
+  const warnings = plan.problems.filter((p) => p.severity === 'warning');
+  const first = errors[0] ?? warnings[0];
+  if (first === undefined) return { name: 'config', status: 'ok', detail: plan.configPath ?? 'built-in defaults' };
+  const more = errors.length + warnings.length > 1 ? ` (+${errors.length + warnings.length - 1} more: \`pd config validate\`)` : '';
+  return { name: 'config', status: errors.length > 0 ? 'fail' : 'warn', detail: `${first.field}: ${first.message}${more}`, hint: first.hint };
+}
+
+export async function runPreflight(plan: StackPlan, opts: PreflightOptions = {}): Promise<Check[]> {
+  const state = await checkState(plan);
   const running = state.status === 'fail';
-  const [vllm, gpus, ports, storage] = await Promise.all([
-    checkVllm(opts),
-    checkGpus(opts),
-    checkPorts({ ...opts, skipPorts: opts.skipPorts || running }),
-    checkStorage(opts),
+  const [gpus, ports, storage] = await Promise.all([
+    checkGpus(plan),
+    checkPorts(plan, { ...opts, skipPorts: opts.skipPorts || running }),
+    checkStorage(plan),
   ]);
-  return [vllm, checkModel(opts), gpus, ports, storage, state];
+  return [checkConfigProblems(plan), checkVllm(plan), checkModel(plan), gpus, ports, storage, state];
 }
 
 export function failedChecks(checks: Check[]): Check[] {

@@ -1,47 +1,67 @@
 /**
- * Process-group control, as concurrently/tree-kill do it: every engine is spawned as a group leader (detached),
- * so one signal to -pgid reaches the engine and every worker it forked (vLLM's EngineCore, TP workers).
+ * Stopping an engine: every engine is spawned as a process-group leader, so one signal to -pgid reaches the engine
+ * and every worker it forked (vLLM's EngineCore, TP workers), as concurrently/tree-kill do it. A group is signalled
+ * only while its leader is provably ours (identity.ts); workers of a dead leader are signalled one by one, and only
+ * those that carry this stack's id.
  */
-import { isGroupAlive } from './state.js';
-
-export function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
-  try {
-    process.kill(-pgid, signal);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-/** Wait until no process of the group is left (or the deadline passes). True when the group is gone. */
-export async function waitGroupGone(pgid: number, timeoutMs: number, pollMs = 50): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isGroupAlive(pgid)) {
-    if (Date.now() >= deadline) return false;
-    await sleep(pollMs);
-  }
-  return true;
-}
+import { groupMembers, hasProc, isZombie, ownership, type ProcessIdentity } from './identity.js';
+import { sleep } from '../util/timers.js';
 
 export interface StopResult {
   pgid: number;
-  /** How it ended: it was already gone, left on SIGTERM, or needed SIGKILL. */
-  how: 'gone' | 'sigterm' | 'sigkill' | 'survived';
+  /** How it ended: already gone, left on SIGTERM, needed SIGKILL, survived, or not ours (never signalled). */
+  how: 'gone' | 'sigterm' | 'sigkill' | 'survived' | 'not ours';
 }
 
-/** SIGTERM the whole group, SIGKILL after the grace period, and wait until every process is gone. */
-export async function stopGroup(pgid: number, graceMs: number): Promise<StopResult> {
-  if (!isGroupAlive(pgid)) return { pgid, how: 'gone' };
-  signalGroup(pgid, 'SIGTERM');
-  if (await waitGroupGone(pgid, graceMs)) return { pgid, how: 'sigterm' };
-  signalGroup(pgid, 'SIGKILL');
-  if (await waitGroupGone(pgid, 5_000)) return { pgid, how: 'sigkill' };
-  return { pgid, how: 'survived' };
+function signal(target: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(target, sig);
+  } catch {
+    // gone already
+  }
 }
 
-/** Last-resort synchronous kill (process 'exit' handlers cannot await). */
+/** The processes to signal for a group: -pgid while the leader is ours, else our members one by one. */
+function targets(leader: ProcessIdentity, stackId: string): number[] | 'not ours' {
+  const owner = ownership(leader, stackId);
+  if (owner === 'ours') return [-leader.pid];
+  // The leader is gone (or its PID now belongs to someone else): workers it left keep its group id.
+  const members = hasProc() ? groupMembers(leader.pid, stackId) : [];
+  return members.length === 0 && owner === 'foreign' ? 'not ours' : members;
+}
+
+function anyLeft(leader: ProcessIdentity, stackId: string): boolean {
+  const t = targets(leader, stackId);
+  return t !== 'not ours' && t.length > 0;
+}
+
+async function waitGone(leader: ProcessIdentity, stackId: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (anyLeft(leader, stackId)) {
+    if (Date.now() >= deadline) return false;
+    await sleep(25);
+  }
+  // An exited leader holds its PID (and its group id) until its parent reaps it: give that a moment, so that
+  // "stopped" means gone from the process table too.
+  const reapBy = Date.now() + 2_000;
+  while (isZombie(leader.pid) && Date.now() < reapBy) await sleep(10);
+  return true;
+}
+
+/** SIGTERM the group, SIGKILL after the grace period, and wait until every process of it is gone. */
+export async function stopGroup(leader: ProcessIdentity, graceMs: number, stackId: string): Promise<StopResult> {
+  const first = targets(leader, stackId);
+  if (first === 'not ours') return { pgid: leader.pid, how: 'not ours' };
+  if (first.length === 0) return { pgid: leader.pid, how: 'gone' };
+  for (const t of first) signal(t, 'SIGTERM');
+  if (await waitGone(leader, stackId, graceMs)) return { pgid: leader.pid, how: 'sigterm' };
+  const left = targets(leader, stackId);
+  if (left !== 'not ours') for (const t of left) signal(t, 'SIGKILL');
+  if (await waitGone(leader, stackId, 5_000)) return { pgid: leader.pid, how: 'sigkill' };
+  return { pgid: leader.pid, how: 'survived' };
+}
+
+/** Last-resort synchronous kill of a group this process started (process 'exit' handlers cannot await). */
 export function killGroupNow(pgid: number | null | undefined): void {
-  if (pgid && pgid > 1) signalGroup(pgid, 'SIGKILL');
+  if (pgid && pgid > 1) signal(-pgid, 'SIGKILL');
 }

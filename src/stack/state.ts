@@ -1,65 +1,98 @@
 /**
  * The running stack's state file (<stateDir>/state.json) and the lock that keeps two `pd up`s apart.
- * The supervisor rewrites the state file (atomically) as things change, so `pd status`, `pd down`, `pd logs`,
- * `pd clear-cache` and `pd bench` in other terminals see the live stack.
+ * The supervisor rewrites the state file (atomically, owner-only) as things change, so `pd status`, `pd down`,
+ * `pd logs`, `pd clear-cache` and `pd bench` in other terminals see the live stack. The file is read through a
+ * schema that fills in any missing field, so a damaged or older file never crashes a reader.
  */
-import { mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { z } from 'zod';
 import { RuntimeError } from '../util/errors.js';
+import { ownership, stackIdOf, type ProcessIdentity } from './identity.js';
 
-export interface EngineState {
-  name: string;
-  role: 'producer' | 'consumer';
-  gpus: number[];
-  port: number;
-  url: string;
-  pid: number | null;
+const identitySchema = z.object({ pid: z.number().int(), startTime: z.string().nullable().catch(null) });
+
+const ENGINE_STATUSES = ['starting', 'healthy', 'unhealthy', 'restarting', 'exited', 'failed'] as const;
+
+export const engineStateSchema = z.object({
+  name: z.string().catch('?'),
+  role: z.enum(['producer', 'consumer', 'engine']).catch('engine'),
+  gpus: z.array(z.number()).catch([]),
+  port: z.number().catch(0),
+  url: z.string().catch(''),
+  pid: z.number().int().nullable().catch(null),
   /** Process group id (the engine is a group leader, so pgid === pid). */
-  pgid: number | null;
-  logFile: string;
-  argv: string[];
-  status: 'starting' | 'healthy' | 'unhealthy' | 'restarting' | 'exited' | 'failed';
-  restarts: number;
-  startedAt: string | null;
-  cacheHits: number;
-  cacheInjectedTokens: number;
-  errors: number;
-  /** pids of every engine generation started (a restarted engine has several), for `pd down` to sweep. */
-  pastPgids: number[];
-}
+  pgid: z.number().int().nullable().catch(null),
+  /** /proc start time of pid, to prove identity before signalling it. */
+  startTime: z.string().nullable().catch(null),
+  logFile: z.string().catch(''),
+  argv: z.array(z.string()).catch([]),
+  status: z.enum(ENGINE_STATUSES).catch('exited'),
+  /** Restarts since the stack started. */
+  restarts: z.number().catch(0),
+  /** Restarts inside supervisor.restartWindowSeconds (what the budget counts). */
+  recentRestarts: z.number().catch(0),
+  /** Why the engine is left down for good, when it is. */
+  downReason: z.string().nullable().catch(null),
+  startedAt: z.string().nullable().catch(null),
+  cacheHits: z.number().catch(0),
+  cacheInjectedTokens: z.number().catch(0),
+  errors: z.number().catch(0),
+  /** Every generation started (a restarted engine has several), for `pd down` to sweep. */
+  generations: z.array(identitySchema).catch([]),
+});
 
-export interface StackState {
-  version: 1;
-  supervisorPid: number;
-  startedAt: string;
-  updatedAt: string;
-  configPath: string | null;
-  configHash: string;
-  simulate: boolean;
-  connector: string;
-  model: string;
-  sharedStoragePath: string | null;
-  logDir: string;
-  phase: 'starting' | 'ready' | 'stopping' | 'failed';
-  proxy: {
-    url: string;
-    host: string;
-    port: number;
-    logFile: string;
-    inFlight: number;
-    queued: number;
-    requestsTotal: number;
-    reqPerSec: number;
-    rejected: number;
-  } | null;
-  engines: EngineState[];
-}
+export const proxyStateSchema = z.object({
+  url: z.string().catch(''),
+  host: z.string().catch(''),
+  port: z.number().catch(0),
+  logFile: z.string().catch(''),
+  inFlight: z.number().catch(0),
+  queued: z.number().catch(0),
+  requestsTotal: z.number().catch(0),
+  reqPerSec: z.number().catch(0),
+  rejected: z.number().catch(0),
+});
+
+export const stackStateSchema = z.object({
+  version: z.number().catch(2),
+  /** PD_STACK_ID carried by every process of this stack. */
+  stackId: z.string().catch(''),
+  supervisorPid: z.number().int().nullable().catch(null),
+  supervisorStartTime: z.string().nullable().catch(null),
+  startedAt: z.string().catch(''),
+  updatedAt: z.string().catch(''),
+  configPath: z.string().nullable().catch(null),
+  configHash: z.string().catch(''),
+  simulate: z.boolean().catch(false),
+  topology: z.enum(['pd', 'aggregated']).catch('pd'),
+  /** The resolved connector, or null for the aggregated topology. */
+  connector: z.string().nullable().catch(null),
+  model: z.string().catch(''),
+  sharedStoragePath: z.string().nullable().catch(null),
+  logDir: z.string().catch(''),
+  phase: z.enum(['starting', 'ready', 'degraded', 'stopping', 'failed']).catch('failed'),
+  proxy: proxyStateSchema.nullable().catch(null),
+  engines: z.array(engineStateSchema).catch([]),
+});
+
+export type EngineState = z.infer<typeof engineStateSchema>;
+export type StackState = z.infer<typeof stackStateSchema>;
 
 export const STATE_FILE = 'state.json';
 export const LOCK_FILE = 'pd.lock';
+/** Owner-only: the state file names processes and paths; logs may carry prompts. */
+export const PRIVATE_FILE_MODE = 0o600;
+export const PRIVATE_DIR_MODE = 0o700;
 
 export function statePath(stateDir: string): string {
   return join(stateDir, STATE_FILE);
+}
+
+/** Create (or tighten) a folder pd owns to owner-only. */
+export async function ensurePrivateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+  await chmod(dir, PRIVATE_DIR_MODE).catch(() => undefined);
 }
 
 export function isAlive(pid: number | null | undefined): boolean {
@@ -72,16 +105,7 @@ export function isAlive(pid: number | null | undefined): boolean {
   }
 }
 
-export function isGroupAlive(pgid: number | null | undefined): boolean {
-  if (!pgid || pgid <= 1) return false;
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
+/** The state file parsed through its schema, or null when there is none. Throws when it is not JSON. */
 export async function readStackState(stateDir: string): Promise<StackState | null> {
   let text: string;
   try {
@@ -92,19 +116,26 @@ export async function readStackState(stateDir: string): Promise<StackState | nul
       hint: 'Check the permissions of the state directory (stateDir).',
     });
   }
+  let raw: unknown;
   try {
-    return JSON.parse(text) as StackState;
+    raw = JSON.parse(text);
   } catch {
+    raw = undefined;
+  }
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     throw new RuntimeError(`${statePath(stateDir)} is corrupt`, {
-      hint: 'Run `pd down` to clean up whatever it describes, or delete the file if nothing is running.',
+      hint: '`pd down` finds and stops the stack\'s processes without it (by their PD_STACK_ID), then removes it.',
     });
   }
+  const state = stackStateSchema.parse(raw);
+  if (state.stackId === '') state.stackId = stackIdOf(stateDir);
+  return state;
 }
 
 export async function writeStackState(stateDir: string, state: StackState): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
+  await ensurePrivateDir(stateDir);
   const tmp = `${statePath(stateDir)}.${process.pid}.tmp`;
-  await writeFile(tmp, JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2));
+  await writeFile(tmp, JSON.stringify({ ...state, updatedAt: new Date().toISOString() }, null, 2), { mode: PRIVATE_FILE_MODE });
   await rename(tmp, statePath(stateDir));
 }
 
@@ -112,10 +143,26 @@ export async function removeStackState(stateDir: string): Promise<void> {
   await rm(statePath(stateDir), { force: true });
 }
 
-/** Anything of this state still running: the supervisor or any engine process group. */
+export function supervisorIdentity(state: StackState): ProcessIdentity | null {
+  return state.supervisorPid === null ? null : { pid: state.supervisorPid, startTime: state.supervisorStartTime };
+}
+
+/** Is the supervisor that wrote this state still running (and still the process that wrote it)? */
+export function supervisorAlive(state: StackState): boolean {
+  return ownership(supervisorIdentity(state), state.stackId) === 'ours';
+}
+
+/** The identities of every engine generation recorded in the state. */
+export function engineIdentities(e: EngineState): ProcessIdentity[] {
+  const list = [...e.generations];
+  if (e.pid !== null && !list.some((g) => g.pid === e.pid)) list.push({ pid: e.pid, startTime: e.startTime });
+  return list;
+}
+
+/** Anything of this state still running and provably ours: the supervisor or any engine generation. */
 export function stateIsLive(state: StackState): boolean {
-  if (isAlive(state.supervisorPid)) return true;
-  return state.engines.some((e) => isGroupAlive(e.pgid) || e.pastPgids.some(isGroupAlive));
+  if (supervisorAlive(state)) return true;
+  return state.engines.some((e) => engineIdentities(e).some((g) => ownership(g, state.stackId) === 'ours'));
 }
 
 export async function isStackRunning(stateDir: string): Promise<boolean> {
@@ -128,11 +175,11 @@ export async function isStackRunning(stateDir: string): Promise<boolean> {
  * Returns a release function.
  */
 export async function acquireLock(stateDir: string, pid = process.pid): Promise<() => Promise<void>> {
-  await mkdir(stateDir, { recursive: true });
+  await ensurePrivateDir(stateDir);
   const lockPath = join(stateDir, LOCK_FILE);
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
-      const fh = await open(lockPath, 'wx');
+      const fh = await open(lockPath, 'wx', PRIVATE_FILE_MODE);
       await fh.writeFile(String(pid));
       await fh.close();
       return async () => {
@@ -159,6 +206,6 @@ export async function acquireLock(stateDir: string, pid = process.pid): Promise<
  */
 export async function activeStoragePath(stateDir: string, configured: string): Promise<string | null> {
   const state = await readStackState(stateDir).catch(() => null);
-  if (state && stateIsLive(state)) return typeof state.sharedStoragePath === 'string' || state.sharedStoragePath === null ? state.sharedStoragePath : configured;
+  if (state && stateIsLive(state)) return state.sharedStoragePath;
   return configured;
 }

@@ -1,5 +1,6 @@
 /** `pd status`: the state file plus live health probes of each engine and the proxy. */
-import { isAlive, readStackState, stateIsLive, type StackState } from './state.js';
+import { readStackState, stateIsLive, supervisorAlive, type StackState } from './state.js';
+import { ownership } from './identity.js';
 import { probeEngine } from './health.js';
 
 export interface EngineStatus {
@@ -12,6 +13,8 @@ export interface EngineStatus {
   status: string;
   healthy: boolean;
   restarts: number;
+  /** Why the supervisor left it down for good, when it did. */
+  downReason: string | null;
   cacheHits: number;
   logFile: string;
 }
@@ -20,11 +23,13 @@ export interface StackStatus {
   running: boolean;
   stale: boolean;
   phase?: StackState['phase'];
-  supervisorPid?: number;
+  supervisorPid?: number | null;
+  /** True when the stack serves with an engine left down for good (or an engine is not healthy). */
+  degraded?: boolean;
   /** False when the supervisor died (e.g. SIGKILL) but engines are still running unsupervised. */
   supervisorAlive?: boolean;
   simulate?: boolean;
-  connector?: string;
+  connector?: string | null;
   model?: string;
   uptimeSeconds?: number;
   proxy?: (NonNullable<StackState['proxy']> & { healthy: boolean }) | null;
@@ -40,7 +45,7 @@ export async function stackStatus(stateDir: string): Promise<StackStatus> {
   const now = Date.now();
   const engines = await Promise.all(
     state.engines.map(async (e) => {
-      const alive = isAlive(e.pid);
+      const alive = e.pid !== null && ownership({ pid: e.pid, startTime: e.startTime }, state.stackId) === 'ours';
       const probe = alive ? await probeEngine(e.url, null, { timeoutMs: 1_000 }) : { ok: false, detail: 'not running' };
       return {
         name: e.name,
@@ -49,9 +54,10 @@ export async function stackStatus(stateDir: string): Promise<StackStatus> {
         port: e.port,
         pid: e.pid,
         uptimeSeconds: alive ? since(e.startedAt, now) : null,
-        status: alive ? e.status : e.status === 'restarting' ? 'restarting' : 'exited',
+        status: alive || e.status === 'restarting' || e.status === 'failed' ? e.status : 'exited',
         healthy: probe.ok,
         restarts: e.restarts,
+        downReason: e.downReason,
         cacheHits: e.cacheHits,
         logFile: e.logFile,
       };
@@ -59,7 +65,7 @@ export async function stackStatus(stateDir: string): Promise<StackStatus> {
   );
   let proxy: StackStatus['proxy'] = null;
   if (state.proxy) {
-    const probe = live && isAlive(state.supervisorPid) ? await probeEngine(state.proxy.url, null, { timeoutMs: 1_000 }) : { ok: false, detail: '' };
+    const probe = live && supervisorAlive(state) ? await probeEngine(state.proxy.url, null, { timeoutMs: 1_000 }) : { ok: false, detail: '' };
     proxy = { ...state.proxy, healthy: probe.ok };
   }
   return {
@@ -67,7 +73,8 @@ export async function stackStatus(stateDir: string): Promise<StackStatus> {
     stale: !live,
     phase: state.phase,
     supervisorPid: state.supervisorPid,
-    supervisorAlive: isAlive(state.supervisorPid),
+    supervisorAlive: supervisorAlive(state),
+    degraded: live && (state.phase === 'degraded' || (state.phase === 'ready' && engines.some((e) => !e.healthy))),
     simulate: state.simulate,
     connector: state.connector,
     model: state.model,

@@ -2,6 +2,7 @@
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, writeFile, readdir, chmod, chown, rm } from 'node:fs/promises';
+import { identityOf } from '../../src/stack/identity.js';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { tempDir } from '../helpers/tmp.js';
@@ -88,8 +89,9 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
   test('refuses while the stack is running unless --force, which warns', async () => {
     const state = join(dir, 'state');
     await mkdir(state);
-    // A live supervisor pid: this test process.
-    await writeFile(join(state, 'state.json'), JSON.stringify({ version: 1, supervisorPid: process.pid, engines: [] }));
+    // A live supervisor: this test process, recorded with its start time (pd proves identity before trusting a pid).
+    const me = identityOf(process.pid);
+    await writeFile(join(state, 'state.json'), JSON.stringify({ version: 2, supervisorPid: me.pid, supervisorStartTime: me.startTime, engines: [] }));
     const e = await writeEntry(kv, {});
     const r = await pd(['clear-cache']);
     assert.equal(r.exitCode, 1);

@@ -63,13 +63,18 @@ test('invalid configs exit 2, name the field, and print no stack trace', async (
   }
 });
 
-test('pd config validate warns about a GPU shared by both roles but passes', async () => {
+test('pd config validate refuses a GPU shared by both roles as pd up does; allowed or simulated it warns and passes', async () => {
   const { dir, cleanup } = await tempDir();
   try {
     await writeFile(join(dir, 'pd.config.json'), JSON.stringify({ consumers: [{ gpus: [0], port: 8200 }] }));
-    const r = await runPd(['config', 'validate'], { cwd: dir });
-    assert.equal(r.code, 0, r.stderr);
-    assert.match(r.stderr, /warning: consumers\[0\]\.gpus: GPU 0 is used by both producer-0 and consumer-0/);
+    const refused = await runPd(['config', 'validate'], { cwd: dir });
+    assert.equal(refused.code, 2, refused.stderr);
+    assert.match(refused.stderr, /consumers\[0\]\.gpus: GPU 0 is used by both producer-0 and consumer-0/);
+    for (const extra of [['--simulate'], ['--allow-shared-gpus']]) {
+      const r = await runPd(['config', 'validate', ...extra], { cwd: dir });
+      assert.equal(r.code, 0, r.stderr);
+      assert.match(r.stderr, /warning: consumers\[0\]\.gpus: GPU 0 is used by both producer-0 and consumer-0/);
+    }
   } finally {
     await cleanup();
   }
@@ -89,7 +94,8 @@ test('pd init writes a template, refuses to overwrite without --force, rejects u
     const r = await runPd(['init'], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const written = JSON.parse(await readFile(join(dir, 'pd.config.json'), 'utf8'));
-    assert.equal(written.kv.connector, 'SharedStorageConnector');
+    // Templates say "auto": pd asks `vllm --version` and picks the name that release knows.
+    assert.equal(written.kv.connector, 'auto');
     assert.match(written.$schema, /templates\/pd\.config\.schema\.json$/);
     const again = await runPd(['init', '--template', 'nixl-1p1d'], { cwd: dir });
     assert.equal(again.code, 2);

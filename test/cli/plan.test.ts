@@ -39,7 +39,7 @@ test('pd plan --json gives the same argv and env as data', async () => {
   assert.deepEqual(p.env, { CUDA_VISIBLE_DEVICES: '0', VLLM_USE_V1: '1' });
   assert.deepEqual(c.env, { CUDA_VISIBLE_DEVICES: '1', VLLM_USE_V1: '1' });
   assert.deepEqual(p.argv.slice(0, 16), [
-    'vllm', 'serve', '/mnt/models/Qwen3-4B-Instruct-2507', '--host', '0.0.0.0', '--port', '8100',
+    'vllm', 'serve', '/mnt/models/Qwen3-4B-Instruct-2507', '--host', '127.0.0.1', '--port', '8100',
     '--max-model-len', '8192', '--gpu-memory-utilization', '0.8', '--trust-remote-code', '--enforce-eager',
     '--kv-transfer-config', p.argv[14], ...p.argv.slice(15),
   ].slice(0, 16));

@@ -12,8 +12,9 @@ import { join } from 'node:path';
 test('defaults reproduce the reference 1P1D setup', () => {
   const c = defaultConfig();
   assert.equal(c.engine.command, 'vllm');
-  assert.deepEqual(c.producers, [{ gpus: [0], host: '0.0.0.0', port: 8100, args: [], env: {} }]);
-  assert.deepEqual(c.consumers, [{ gpus: [1], host: '0.0.0.0', port: 8200, args: [], env: {} }]);
+  // Engines are private by default: clients reach them only through the proxy (its key, rate limit and queue).
+  assert.deepEqual(c.producers, [{ gpus: [0], host: '127.0.0.1', port: 8100, args: [], env: {} }]);
+  assert.deepEqual(c.consumers, [{ gpus: [1], host: '127.0.0.1', port: 8200, args: [], env: {} }]);
   assert.equal(c.kv.sharedStoragePath, '/mnt/pd_kv');
   assert.equal(c.kv.engineId, 'my-disagg-engine-1');
   assert.equal(c.kv.bufferSize, 1e9);
@@ -122,10 +123,10 @@ test('example config and every template parse', () => {
   }
 });
 
-test('the README config reference is the generated one', async () => {
+test('the config reference in docs/configuration.md is the generated one', async () => {
   const { configReferenceMarkdown } = await import('../../src/config/docs.js');
-  const readme = readFileSync(new URL('../../README.md', import.meta.url), 'utf8');
-  const m = /<!-- config-reference:start -->\n([\s\S]*?)<!-- config-reference:end -->/.exec(readme);
-  assert.ok(m, 'README has the config reference markers');
+  const doc = readFileSync(new URL('../../docs/configuration.md', import.meta.url), 'utf8');
+  const m = /<!-- config-reference:start -->\n([\s\S]*?)<!-- config-reference:end -->/.exec(doc);
+  assert.ok(m, 'docs/configuration.md has the config reference markers');
   assert.equal(m[1], configReferenceMarkdown(), 'regenerate with `pd config schema --markdown`');
 });

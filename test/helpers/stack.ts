@@ -12,6 +12,8 @@ import { PD_BIN, runPd, type CliResult } from './cli.js';
 
 export interface StackDir {
   dir: string;
+  /** The KV shared storage folder: apart from the config's folder (pd refuses a cache path that overlaps it). */
+  kv: string;
   ports: { proxy: number; producer: number; consumer: number };
   config: Record<string, unknown>;
   pd(args: string[], env?: Record<string, string>): Promise<CliResult>;
@@ -25,12 +27,14 @@ export const SIM_ENV = { PD_SIM_ZERO_LATENCY: '1', PD_SIM_STARTUP_DELAY: '0.1' }
 
 export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv: Record<string, string> = {}): Promise<StackDir> {
   const { dir, cleanup: rmDir } = await tempDir('pd-stack-');
+  const { dir: kvRoot, cleanup: rmKv } = await tempDir('pd-kv-');
+  const kv = join(kvRoot, 'kv');
   const [proxy, producer, consumer] = await freePorts(3);
   const config = {
     producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
     consumers: [{ gpus: [1], host: '127.0.0.1', port: consumer }],
     proxy: { host: '127.0.0.1', port: proxy, rateLimit: 0, accessLog: 'text', healthIntervalMs: 200 },
-    kv: { connector: 'ExampleConnector', sharedStoragePath: join(dir, 'kv') },
+    kv: { connector: 'ExampleConnector', sharedStoragePath: kv },
     health: { timeoutSeconds: 30, intervalMs: 50 },
     supervisor: { backoffMs: 100, stopGraceSeconds: 5 },
     stateDir: join(dir, 'state'),
@@ -41,6 +45,7 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
   const children: ChildProcess[] = [];
   const self: StackDir = {
     dir,
+    kv,
     ports: { proxy: proxy!, producer: producer!, consumer: consumer! },
     config,
     pd: (args, e = {}) => runPd(args, { cwd: dir, env: { ...env, ...e }, timeoutMs: 90_000 }),
@@ -62,6 +67,7 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
       await runPd(['down', '--grace', '2'], { cwd: dir, env }).catch(() => undefined);
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
       await rmDir();
+      await rmKv();
     },
   };
   return self;

@@ -8,7 +8,7 @@ import { makeStackDir, alive, groupAlive, waitFor, chat } from '../helpers/stack
 function pidsOf(state: any): { pids: number[]; pgids: number[] } {
   return {
     pids: [state.supervisorPid, ...state.engines.map((e: any) => e.pid)],
-    pgids: state.engines.flatMap((e: any) => [e.pgid, ...e.pastPgids]),
+    pgids: state.engines.flatMap((e: any) => [e.pgid, ...e.generations.map((g: any) => g.pid)]),
   };
 }
 
@@ -24,7 +24,7 @@ test('pd up -d --simulate → requests through the proxy → status → logs →
     assert.equal(r.status, 200, JSON.stringify(r.body));
     assert.equal(r.body.object, 'chat.completion');
     // The producer wrote one KV folder for the prompt into the configured shared storage.
-    assert.equal((await readdir(join(s.dir, 'kv'))).length, 1);
+    assert.equal((await readdir(s.kv)).length, 1);
 
     const status = await s.pd(['status', '--json']);
     assert.equal(status.code, 0, status.stderr);
@@ -190,7 +190,7 @@ test('connector events are counted from engine logs and the janitor keeps the ca
     assert.match(await metrics(), /pd_engine_kv_cache_hits_total\{engine="consumer-0"\} [1-9]/);
     // maxBytes 1: every entry past its one-second grace period is evicted.
     await waitFor('eviction', async () => /pd_kv_cache_evictions_total\{reason="size"\} [1-9]/.test(await metrics()));
-    await waitFor('folder evicted', async () => (await readdir(join(s.dir, 'kv'))).length === 0);
+    await waitFor('folder evicted', async () => (await readdir(s.kv)).length === 0);
   } finally {
     await s.cleanup();
   }

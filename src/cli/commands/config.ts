@@ -5,7 +5,8 @@ import { printJson, warn, out } from '../output.js';
 import { loadForCommand } from '../context.js';
 import { configJsonSchemaText } from '../../config/json-schema.js';
 import { configReferenceMarkdown } from '../../config/docs.js';
-import { validateConfig, assertValid } from '../../config/validate.js';
+import { assertValid, errorsOf, formatProblem, warningsOf } from '../../config/problems.js';
+import { addStackOptions, loadPlan, type StackFlags } from '../stack-options.js';
 
 export function register(program: Command): void {
   const config = program.command('config').description('inspect the configuration: schema | validate | print');
@@ -25,18 +26,18 @@ export function register(program: Command): void {
 
   const validate = config
     .command('validate')
-    .description('check the config file (schema and cross-field rules); exit 2 when invalid')
+    .description('check the config file and the stack it plans (the same rules `pd up` applies); exit 2 when invalid')
     .option('--json', 'print the problems as JSON');
-  validate.action(
-    action(async (opts: { json?: boolean }) => {
-      const { config: cfg, path } = await loadForCommand(validate);
-      const problems = validateConfig(cfg, cfg.kv.connector);
-      const source = path ?? 'the built-in defaults';
+  addStackOptions(validate).action(
+    action(async (opts: StackFlags & { json?: boolean }) => {
+      const plan = await loadPlan(validate, opts);
+      const problems = plan.problems;
+      const source = plan.configPath ?? 'the built-in defaults';
       if (opts.json) {
-        printJson({ file: path, valid: !problems.some((p) => p.severity === 'error'), problems });
-        return problems.some((p) => p.severity === 'error') ? 2 : 0;
+        printJson({ file: plan.configPath, valid: errorsOf(problems).length === 0, problems });
+        return errorsOf(problems).length > 0 ? 2 : 0;
       }
-      for (const p of problems.filter((p) => p.severity === 'warning')) warn(`${p.field}: ${p.message}. ${p.hint}`);
+      for (const p of warningsOf(problems)) warn(formatProblem(p));
       assertValid(problems, source);
       process.stdout.write(`${out.green('✔')} ${source} is valid\n`);
     }),

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { ChalkInstance } from 'chalk';
 import { action } from '../run-command.js';
 import { out, printJson } from '../output.js';
-import { addStackOptions, loadStack, type StackFlags } from '../stack-options.js';
+import { addStackOptions, loadPlan, type StackFlags } from '../stack-options.js';
 import { runPreflight, failedChecks, type Check } from '../../stack/preflight.js';
 
 const MARK: Record<Check['status'], (c: ChalkInstance) => string> = {
@@ -24,14 +24,14 @@ export function formatChecks(checks: Check[], c: ChalkInstance): string {
 export function register(program: Command): void {
   const cmd = program
     .command('doctor')
-    .description('pre-flight checklist: vLLM command and version, model path, GPUs, ports, shared storage, state dir')
+    .description('pre-flight checklist: config, vLLM command and version, model path, GPUs, ports, shared storage, state dir')
     .option('--json', 'print the checks as JSON');
   addStackOptions(cmd).action(
     action(async (flags: StackFlags & { json?: boolean }) => {
-      const ctx = await loadStack(cmd, flags);
-      const checks = await runPreflight({ config: ctx.config, connector: ctx.connector, command: ctx.command, simulate: ctx.simulate });
+      const plan = await loadPlan(cmd, flags);
+      const checks = await runPreflight(plan);
       const failed = failedChecks(checks).length;
-      if (flags.json) printJson({ ok: failed === 0, connector: ctx.connector, checks });
+      if (flags.json) printJson({ ok: failed === 0, connector: plan.connector, vllmVersion: plan.vllmVersion, checks });
       else {
         process.stdout.write(formatChecks(checks, out));
         process.stdout.write(failed === 0 ? `${out.green('ready for `pd up`')}\n` : `${out.red(`${failed} check(s) failed`)}\n`);

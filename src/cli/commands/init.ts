@@ -19,7 +19,7 @@ export function register(program: Command): void {
     .action(
       action(async (opts: { template: string; out: string; force?: boolean; list?: boolean }) => {
         if (opts.list) {
-          for (const [name, t] of Object.entries(TEMPLATES)) process.stdout.write(`${name.padEnd(22)} ${t.description}\n`);
+          for (const [name, t] of Object.entries(TEMPLATES)) process.stdout.write(`${name.padEnd(20)} ${t.description} [bench set ${t.set}]\n`);
           return;
         }
         const target = resolve(opts.out);

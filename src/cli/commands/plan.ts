@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
 import { action } from '../run-command.js';
 import { printJson, warn } from '../output.js';
-import { addStackOptions, loadStack, type StackFlags } from '../stack-options.js';
-import { formatPlan, makePlan, planToJson } from '../../stack/plan.js';
-import { assertValid } from '../../config/validate.js';
+import { addStackOptions, loadPlan, type StackFlags } from '../stack-options.js';
+import { formatPlan, planToJson } from '../../stack/plan/format.js';
+import { assertValid, formatProblem, warningsOf } from '../../config/problems.js';
 
 export function register(program: Command): void {
   const cmd = program
@@ -12,14 +12,13 @@ export function register(program: Command): void {
     .option('--json', 'print the plan as JSON');
   addStackOptions(cmd).action(
     action(async (flags: StackFlags & { json?: boolean }) => {
-      const ctx = await loadStack(cmd, flags);
-      const plan = makePlan(ctx.config, { connector: ctx.connector, command: ctx.command });
-      assertValid(plan.problems, ctx.configPath ?? 'the configuration');
+      const plan = await loadPlan(cmd, flags);
+      assertValid(plan.problems, plan.configPath ?? 'the configuration');
       if (flags.json) {
         printJson(planToJson(plan));
         return;
       }
-      for (const p of plan.problems) warn(`${p.field}: ${p.message}. ${p.hint}`);
+      for (const p of warningsOf(plan.problems)) warn(formatProblem(p));
       process.stdout.write(formatPlan(plan));
     }),
   );

@@ -1,28 +1,23 @@
 import type { Command } from 'commander';
-import { spawn } from 'node:child_process';
-import { mkdir, open } from 'node:fs/promises';
-import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { action } from '../run-command.js';
-import { addStackOptions, loadStack, type StackFlags, type StackContext } from '../stack-options.js';
-import { makePlan } from '../../stack/plan.js';
-import { assertValid } from '../../config/validate.js';
+import { addStackOptions, loadPlan, type StackFlags } from '../stack-options.js';
+import { assertValid, formatProblem, warningsOf } from '../../config/problems.js';
 import { runPreflight, failedChecks } from '../../stack/preflight.js';
-import { Supervisor } from '../../stack/supervisor.js';
-import { readStackState } from '../../stack/state.js';
-import { tailFile } from '../../stack/logs.js';
-import { sleep } from '../../stack/process-group.js';
-import { ConfigError, RuntimeError } from '../../util/errors.js';
+import type { StackPlan } from '../../stack/plan/build.js';
+import { Supervisor } from '../../stack/supervisor/supervisor.js';
+import { janitorUnits } from '../../cache/janitor-unit.js';
+import { RuntimeError } from '../../util/errors.js';
 import { out, err, warn } from '../output.js';
-import { startWithTaskList, prefixer, readySummary } from '../up-ui.js';
+import { showStartup } from '../startup-view.js';
+import { attachServingView } from '../serving-view.js';
+import { readySummary } from '../up-ui.js';
 import { formatChecks } from './doctor.js';
+import { detach, readPlanFile, PLAN_FILE_ENV } from '../detach.js';
 
 interface UpFlags extends StackFlags {
   detach?: boolean;
   skipPreflight?: boolean;
 }
-
-const DETACHED_ENV = 'PD_SUPERVISOR_DETACHED';
 
 export function register(program: Command): void {
   const cmd = program
@@ -34,18 +29,15 @@ export function register(program: Command): void {
 }
 
 async function up(cmd: Command, flags: UpFlags): Promise<number> {
-  const ctx = await loadStack(cmd, flags);
-  const plan = makePlan(ctx.config, { connector: ctx.connector, command: ctx.command });
-  assertValid(plan.problems, ctx.configPath ?? 'the configuration');
-  const detachedChild = process.env[DETACHED_ENV] === '1';
-  const gpuShare = plan.problems.find((p) => /GPU \d+ is used by both/.test(p.message));
-  if (gpuShare && !ctx.config.allowSharedGpus && !ctx.simulate) {
-    throw new ConfigError(`${gpuShare.field}: ${gpuShare.message}`, { hint: gpuShare.hint });
-  }
-  if (!detachedChild) for (const p of plan.problems) warn(`${p.field}: ${p.message}. ${p.hint}`);
+  // The background supervisor of `pd up -d` runs the plan its parent built (and probed vLLM for): nothing twice.
+  const planFile = process.env[PLAN_FILE_ENV];
+  if (planFile) return foreground(await readPlanFile(planFile), { detachedChild: true });
 
-  if (!flags.skipPreflight && !detachedChild) {
-    const checks = await runPreflight({ config: ctx.config, connector: ctx.connector, command: ctx.command, simulate: ctx.simulate });
+  const plan = await loadPlan(cmd, flags);
+  assertValid(plan.problems, plan.configPath ?? 'the configuration');
+  for (const p of warningsOf(plan.problems)) warn(formatProblem(p));
+  if (!flags.skipPreflight) {
+    const checks = await runPreflight(plan);
     const failed = failedChecks(checks);
     if (failed.length > 0) {
       process.stderr.write(formatChecks(checks, err));
@@ -54,45 +46,27 @@ async function up(cmd: Command, flags: UpFlags): Promise<number> {
       });
     }
   }
-
-  if (flags.detach && !detachedChild) return detach(ctx);
-  return foreground(ctx, detachedChild);
+  if (flags.detach) return detach(plan);
+  return foreground(plan, { detachedChild: false });
 }
 
-async function foreground(ctx: StackContext, detachedChild: boolean): Promise<number> {
-  const prefix = prefixer(ctx.config, detachedChild ? null : out);
-  let ready = false;
-  const supervisor = new Supervisor({
-    config: ctx.config,
-    configPath: ctx.configPath,
-    connector: ctx.connector,
-    command: ctx.command,
-    simulate: ctx.simulate,
-    events: {
-      engineLine: (name, line) => {
-        if (ready && !detachedChild) process.stdout.write(prefix(name, line));
-      },
-      proxyLine: (line) => {
-        if (ready && !detachedChild) process.stdout.write(prefix('proxy', line));
-      },
-      notice: (message) => process.stderr.write(`${err.yellow('pd |')} ${message}\n`),
-    },
-  });
+async function foreground(plan: StackPlan, opts: { detachedChild: boolean }): Promise<number> {
+  const supervisor = new Supervisor({ plan, units: janitorUnits(plan) });
+  const interactive = !opts.detachedChild && process.stderr.isTTY === true;
+  const note = (message: string): void => void process.stderr.write(`${err.yellow('pd |')} ${message}\n`);
+  supervisor.events.on('notice', note);
 
-  // Resolved by the first signal; supervisor.stop() is idempotent, so every path below may call it.
-  let stopping = false;
+  let signals = 0;
   let requestStop!: () => void;
   const stopRequested = new Promise<void>((resolve) => (requestStop = resolve));
-  let signals = 0;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     if (signals > 1) {
       process.stderr.write(`${err.red('pd |')} second ${signal}: killing everything now\n`);
-      for (const e of supervisor.engines) if (e.state.pgid) try { process.kill(-e.state.pgid, 'SIGKILL'); } catch { /* gone */ }
+      for (const e of supervisor.engines) if (e.proc?.pgid) try { process.kill(-e.proc.pgid, 'SIGKILL'); } catch { /* gone */ }
       process.exit(130);
     }
     process.stderr.write(`${err.yellow('pd |')} ${signal} received: stopping the stack (again to force)\n`);
-    stopping = true;
     void supervisor.stop(signal);
     requestStop();
   };
@@ -100,59 +74,46 @@ async function foreground(ctx: StackContext, detachedChild: boolean): Promise<nu
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
 
+  const started = supervisor.start().then(() => supervisor.proxyHandle!.url);
   try {
-    await startWithTaskList(supervisor, { interactive: !detachedChild && process.stderr.isTTY === true });
+    if (opts.detachedChild) await started;
+    else {
+      await showStartup(
+        {
+          engines: supervisor.engines.map((e) => ({ name: e.name, gpus: e.plan.gpus, port: e.plan.port })),
+          done: started,
+          onProgress: (l) => {
+            supervisor.events.on('line', (name, line) => l.line(name, line));
+            supervisor.events.on('probe', (name, p, ms) => l.probe(name, p.detail, ms));
+            supervisor.events.on('ready', (name, ms) => l.ready(name, ms));
+          },
+        },
+        { interactive },
+      );
+    }
   } catch (e) {
-    if (stopping) {
+    if (signals > 0) {
+      // Interrupted during start-up: everything started is stopped (supervisor.start cleans up on failure).
       await supervisor.stop();
-      return 0;
+      process.stderr.write(`${err.yellow('pd |')} start-up interrupted; nothing left running\n`);
+      return 130;
     }
     throw e;
   }
-  ready = true;
-  const proxy = supervisor.proxyHandle!;
-  process.stderr.write(readySummary(ctx, proxy.url, supervisor.logDir, err));
+
+  const detachView = opts.detachedChild
+    ? () => undefined
+    : attachServingView(supervisor, {
+        write: (text) => void process.stdout.write(text),
+        note: (text) => void process.stderr.write(`${err.dim('pd |')} ${text}\n`),
+        colours: out,
+        summaryEveryMs: 5_000,
+      });
+  if (!opts.detachedChild) process.stderr.write(readySummary(plan, supervisor.proxyHandle!.url, err));
   await stopRequested;
   const report = await supervisor.stop();
+  detachView();
   for (const e of report.engines) process.stderr.write(`${err.dim('pd |')} stopped ${e.name} (pid ${e.pid ?? '-'}, ${e.how})\n`);
   process.stderr.write(`${err.green('pd |')} stack stopped; nothing left running\n`);
   return 0;
-}
-
-async function detach(ctx: StackContext): Promise<number> {
-  const logDir = join(ctx.config.stateDir, 'logs');
-  await mkdir(logDir, { recursive: true });
-  const logFile = join(logDir, 'supervisor.log');
-  const fh = await open(logFile, 'a');
-  const main = fileURLToPath(new URL('../main.js', import.meta.url));
-  const args = process.argv.slice(2).filter((a) => a !== '-d' && a !== '--detach');
-  const child = spawn(process.execPath, [main, ...args, '--skip-preflight'], {
-    detached: true,
-    stdio: ['ignore', fh.fd, fh.fd],
-    env: { ...process.env, [DETACHED_ENV]: '1', NO_COLOR: '1' },
-  });
-  await fh.close();
-  let exited: number | null | undefined;
-  child.on('exit', (code) => (exited = code));
-  child.unref();
-  process.stderr.write(`${err.dim('pd |')} supervisor started in the background (pid ${child.pid}); waiting for the stack…\n`);
-  const deadline = Date.now() + ctx.config.health.timeoutSeconds * 1000 + 60_000;
-  while (Date.now() < deadline) {
-    const state = await readStackState(ctx.config.stateDir).catch(() => null);
-    if (state && state.supervisorPid === child.pid && state.phase === 'ready' && state.proxy) {
-      process.stderr.write(readySummary(ctx, state.proxy.url, state.logDir, err));
-      process.stderr.write(`  stop it with ${err.bold('pd down')}; ${err.bold('pd status')} shows it\n`);
-      return 0;
-    }
-    if (exited !== undefined) break;
-    await sleep(100);
-  }
-  const { lines } = await tailFile(logFile, 30).catch(() => ({ lines: [] as string[] }));
-  if (exited === undefined) {
-    try { process.kill(child.pid!, 'SIGTERM'); } catch { /* gone */ }
-  }
-  throw new RuntimeError('the stack did not start', {
-    details: [`last lines of ${logFile}:`, ...lines.map((l) => `  ${l}`)],
-    hint: 'The supervisor log above says why; `pd logs` shows the engines\' logs.',
-  });
 }

@@ -50,6 +50,34 @@ export async function probeVllmVersion(command: string[], timeoutMs = 60_000): P
   }
 }
 
+/**
+ * Which vLLM releases register which connector names (vllm/distributed/kv_transfer/kv_connector/factory.py):
+ * the V1 connectors arrived with the V1 engine's KV connector API; P2pNcclConnector with the P2P NCCL XpYd
+ * example; SharedStorageConnector was renamed ExampleConnector in 0.13.0 (PR 30201).
+ */
+const REGISTRY: Record<string, { since?: readonly [number, number, number]; until?: readonly [number, number, number]; renamed?: string }> = {
+  SharedStorageConnector: { until: RENAME_VERSION, renamed: 'ExampleConnector' },
+  ExampleConnector: { since: RENAME_VERSION, renamed: 'SharedStorageConnector' },
+  NixlConnector: { since: [0, 9, 0] },
+  P2pNcclConnector: { since: [0, 10, 0] },
+};
+
+/** Why `version` of vLLM will not accept connector `name` (null when it will, or when pd cannot tell). */
+export function connectorUnsupported(name: string, version: string): string | null {
+  const v = parseVersion(version);
+  const entry = REGISTRY[name];
+  if (v === null || entry === undefined) return null;
+  if (entry.until && versionAtLeast(v, entry.until)) {
+    return `vLLM ${version} does not accept ${name} (renamed ${entry.renamed} in ${entry.until.join('.')})`;
+  }
+  if (entry.since && !versionAtLeast(v, entry.since)) {
+    return entry.renamed
+      ? `vLLM ${version} predates ${name}; it calls it ${entry.renamed}`
+      : `vLLM ${version} predates ${name} (first registered in ${entry.since.join('.')})`;
+  }
+  return null;
+}
+
 export function chooseConnector(configured: string, vllmVersion: string | null): ConnectorChoice {
   const version = vllmVersion ?? undefined;
   if (configured !== 'auto') {

@@ -1,11 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseConfig } from '../../src/config/load.js';
-import { validateConfig, assertValid } from '../../src/config/validate.js';
-import { buildEnginePlans } from '../../src/stack/engine-plan.js';
-import { chooseConnector, usesExampleConnectorName } from '../../src/stack/connector.js';
+import type { PdConfig } from '../../src/config/schema.js';
+import { assertValid } from '../../src/config/problems.js';
+import { buildEnginePlans } from '../../src/stack/plan/engines.js';
+import { buildStackPlan } from '../../src/stack/plan/build.js';
+import { chooseConnector, usesExampleConnectorName } from '../../src/stack/plan/connector.js';
 
 const SS = 'SharedStorageConnector';
+/** The plan's problems; simulate by default (GPU sharing is policy on real GPUs, tested on its own below). */
+const validateConfig = (config: PdConfig, connector: string, simulate = true) =>
+  buildStackPlan(config, { configPath: null, connector: chooseConnector(connector, null), vllmVersion: null, simulate }).problems;
 const problems = (raw: unknown, connector = SS) => validateConfig(parseConfig(raw), connector);
 const errorFields = (raw: unknown, connector = SS) =>
   problems(raw, connector).filter((p) => p.severity === 'error').map((p) => p.field);
@@ -30,8 +35,17 @@ test('a GPU used by both roles is a warning that names both engines', () => {
   const p = problems({ consumers: [{ gpus: [0], port: 8200 }] });
   assert.equal(p.length, 1);
   assert.equal(p[0]!.severity, 'warning');
+  assert.equal(p[0]!.code, 'gpu-shared');
   assert.match(p[0]!.message, /GPU 0 is used by both producer-0 and consumer-0/);
   assert.match(p[0]!.hint, /allowSharedGpus/);
+});
+
+test('on real GPUs a shared GPU is an error unless allowSharedGpus: validate and up agree by code', () => {
+  const real = (raw: unknown) => validateConfig(parseConfig(raw), SS, false);
+  const shared = real({ consumers: [{ gpus: [0], port: 8200 }] });
+  assert.deepEqual(shared.map((p) => [p.code, p.severity]), [['gpu-shared', 'error']]);
+  const allowed = real({ consumers: [{ gpus: [0], port: 8200 }], allowSharedGpus: true });
+  assert.deepEqual(allowed.map((p) => [p.code, p.severity]), [['gpu-shared', 'warning']]);
 });
 
 test('a cache budget without a grace period is a warning (decode may find its KV evicted)', () => {
@@ -67,6 +81,9 @@ test('flags pd owns may not appear in engine args', () => {
 
 test('tensor parallel size must match the GPU list; pd sets it when absent', () => {
   assert.deepEqual(errorFields({ producers: [{ gpus: [0, 2], port: 8100, args: ['--tensor-parallel-size', '4'] }] }), ['producers[0].gpus']);
+  // tensor x pipeline x data parallel size must equal the GPU count.
+  assert.deepEqual(errorFields({ producers: [{ gpus: [0, 2], port: 8100, args: ['--pipeline-parallel-size', '2'] }] }), []);
+  assert.deepEqual(errorFields({ producers: [{ gpus: [0, 2], port: 8100, args: ['-tp', '2', '-pp', '2'] }] }), ['producers[0].gpus']);
   const cfg = parseConfig({ producers: [{ gpus: [0, 2], port: 8100 }], consumers: [{ gpus: [1, 3], port: 8200 }] });
   const [p] = buildEnginePlans(cfg, { connector: SS });
   assert.equal(p!.env.CUDA_VISIBLE_DEVICES, '0,2');

@@ -4,8 +4,8 @@
  * {"engine_id":"my-disagg-engine-1","kv_connector":"SharedStorageConnector","kv_role":"kv_producer",
  *  "kv_parallel_size":1,"kv_buffer_size":1e9,"kv_connector_extra_config":{"shared_storage_path":"/mnt/pd_kv"}}
  */
-import type { KvConfig, Role } from '../config/schema.js';
-import { SHARED_STORAGE_CONNECTORS } from '../config/schema.js';
+import type { KvConfig, Role } from '../../config/schema.js';
+import { SHARED_STORAGE_CONNECTORS } from '../../config/schema.js';
 
 export type KvRole = 'kv_producer' | 'kv_consumer' | 'kv_both';
 
@@ -15,6 +15,21 @@ export function isSharedStorageConnector(name: string): boolean {
 
 export function isNixlConnector(name: string): boolean {
   return name === 'NixlConnector';
+}
+
+export function isP2pNcclConnector(name: string): boolean {
+  return name === 'P2pNcclConnector';
+}
+
+/** P2P NCCL connection details of one engine (vLLM's disagg_example_p2p_nccl_xpyd.sh). */
+export interface P2pEndpoint {
+  /** This engine's kv_port (its NCCL/ZMQ listener for KV). */
+  kvPort: number;
+  /** The engine's HTTP port (http_port in kv_connector_extra_config). */
+  httpPort: number;
+  /** Where the proxy listens for the engines' registration (proxy_ip, proxy_port). */
+  proxyIp: string;
+  proxyPort: number;
 }
 
 /** The kv_role an engine of this role gets unless the config overrides it. NIXL's own examples use kv_both. */
@@ -30,10 +45,13 @@ export interface KvTransferInput {
   kvRole: KvRole;
   /** Engine name (producer-0 …): NIXL needs a distinct engine_id per engine. */
   engineName: string;
+  /** P2pNcclConnector only. */
+  p2p?: P2pEndpoint;
 }
 
 export function buildKvTransferConfig(input: KvTransferInput): Record<string, unknown> {
-  const { kv, connector, kvRole, engineName } = input;
+  const { kv, connector, kvRole, engineName, p2p } = input;
+  if (isP2pNcclConnector(connector) && p2p) return buildP2pConfig(kv, kvRole, p2p);
   const extra: Record<string, unknown> = {};
   if (isSharedStorageConnector(connector)) extra.shared_storage_path = kv.sharedStoragePath;
   Object.assign(extra, kv.extraConfig);
@@ -45,6 +63,29 @@ export function buildKvTransferConfig(input: KvTransferInput): Record<string, un
     kv_buffer_size: kv.bufferSize,
   };
   if (Object.keys(extra).length > 0) out.kv_connector_extra_config = extra;
+  Object.assign(out, kv.extra);
+  return out;
+}
+
+/**
+ * P2pNcclConnector's config as vLLM's example writes it (examples/online_serving/disaggregated_serving_p2p_nccl_xpyd/
+ * disagg_example_p2p_nccl_xpyd.sh): a kv_port per engine, a small send-only buffer on producers and the receive
+ * buffer (kv.bufferSize) on consumers, and the proxy's registration address plus the engine's own HTTP port.
+ */
+function buildP2pConfig(kv: KvConfig, kvRole: KvRole, p2p: P2pEndpoint): Record<string, unknown> {
+  const out: Record<string, unknown> = {
+    kv_connector: 'P2pNcclConnector',
+    kv_role: kvRole,
+    kv_buffer_size: kvRole === 'kv_producer' ? 1e1 : kv.bufferSize,
+    kv_port: String(p2p.kvPort),
+    kv_connector_extra_config: {
+      proxy_ip: p2p.proxyIp,
+      proxy_port: String(p2p.proxyPort),
+      http_port: String(p2p.httpPort),
+      send_type: 'PUT_ASYNC',
+      ...kv.extraConfig,
+    },
+  };
   Object.assign(out, kv.extra);
   return out;
 }
