@@ -124,9 +124,11 @@ export function planEngine(o: SimOptions, gpu: GpuSpec, env: NodeJS.ProcessEnv):
   if (availableKvBytesPerGpu <= 0)
     throw new EngineConfigError('ValueError: No available memory for the cache blocks. Try increasing `gpu_memory_utilization` when initializing the engine.', 'engine');
   const numGpuBlocks = Math.floor(availableKvBytesPerGpu / (o.blockSize * kvBytesPerTokenPerGpu));
+  const estimated = Math.floor(availableKvBytesPerGpu / kvBytesPerTokenPerGpu / o.blockSize) * o.blockSize;
+  // -1 / auto: the longest context that fits (vllm/v1/core/kv_cache_utils.py fits max_model_len to memory).
+  if (o.maxModelLenAuto && maxModelLen > estimated) maxModelLen = Math.max(o.blockSize, estimated);
   const neededBytes = maxModelLen * kvBytesPerTokenPerGpu;
   if (neededBytes > availableKvBytesPerGpu) {
-    const estimated = Math.floor(availableKvBytesPerGpu / kvBytesPerTokenPerGpu / o.blockSize) * o.blockSize;
     throw new EngineConfigError(
       `ValueError: To serve at least one request with the models's max seq len (${maxModelLen}), (${(neededBytes / GiB).toFixed(2)} GiB KV cache is needed, ` +
         `which is larger than the available KV cache memory (${(availableKvBytesPerGpu / GiB).toFixed(2)} GiB). Based on the available memory, the estimated maximum model length is ${estimated}. ` +

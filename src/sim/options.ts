@@ -19,8 +19,10 @@ export interface SimOptions {
   host: string | null;
   port: number;
   apiKeys: string[];
-  /** --max-model-len; null = the model's (also for -1 / auto). */
+  /** --max-model-len; null = the model's. */
   maxModelLen: number | null;
+  /** --max-model-len -1 / auto: the longest that fits in the KV cache, at most the model's. */
+  maxModelLenAuto: boolean;
   blockSize: number;
   /** null = vLLM's default for the GPU class (get_batch_defaults). */
   maxNumSeqs: number | null;
@@ -107,7 +109,7 @@ export function parseSimArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
   const args = [...argv];
   if (args[0] === 'serve') args.shift();
   const opts: SimOptions = {
-    model: 'Qwen/Qwen3-0.6B', servedModelNames: [], host: null, port: 8000, apiKeys: [], maxModelLen: null, blockSize: 16,
+    model: 'Qwen/Qwen3-0.6B', servedModelNames: [], host: null, port: 8000, apiKeys: [], maxModelLen: null, maxModelLenAuto: false, blockSize: 16,
     maxNumSeqs: null, maxNumBatchedTokens: null, gpuMemoryUtilization: 0.9, enablePrefixCaching: null, enableChunkedPrefill: null,
     tensorParallelSize: 1, pipelineParallelSize: 1, dataParallelSize: 1, seed: 0, kvTransferConfig: null,
     nonDefaultArgs: {}, knobs: { ...DEFAULT_KNOBS }, printVersion: false, printHelp: false,
@@ -237,6 +239,7 @@ export function parseSimArgs(argv: readonly string[], env: NodeJS.ProcessEnv = p
         break;
       case 'max-model-len':
         parsed = opts.maxModelLen = parseMaxModelLen(v);
+        opts.maxModelLenAuto = parsed === null;
         if (parsed === null) parsed = -1;
         break;
       case 'block-size':

@@ -49,6 +49,9 @@ test('KV block pool from gpu_memory_utilization and the geometry; too small for 
   assert.throws(() => plan(['Qwen/Qwen3-32B', '--gpu-memory-utilization', '0.9'], { ...GPU, memoryGib: 80 }, {}), (e: Error) =>
     /To serve at least one request with the models's max seq len \(40960\)/.test(e.message) || /No available memory/.test(e.message));
   assert.throws(() => plan(['Qwen/Qwen3-32B'], { ...GPU, memoryGib: 24 }), /No available memory for the cache blocks/);
+  // --max-model-len auto (or -1) fits the context to the KV cache instead of failing.
+  const fitted = plan(['Qwen/Qwen3-32B', '--max-model-len', 'auto']);
+  assert.ok(fitted.maxModelLen < 40960 && fitted.maxModelLen >= 16, String(fitted.maxModelLen));
 });
 
 test('chunked prefill: a long prompt is computed in budget-sized chunks', async () => {
