@@ -119,9 +119,14 @@ export function knobInfos(): KnobInfo[] {
   return infoCache;
 }
 
+/** A knob's metadata, read from the schema's registry (cheap: no JSON Schema conversion). */
+function metaOf(k: KnobName): KnobMeta {
+  return (knobsSchema.shape[k].meta() ?? {}) as KnobMeta;
+}
+
 /** The knobs that --sim-zero-latency sets to 0. */
 export function timingKnobs(): KnobName[] {
-  return knobInfos().filter((k) => k.timing).map((k) => k.name);
+  return KNOB_NAMES.filter((k) => metaOf(k).timing === true);
 }
 
 const TRUE_RE = /^(1|true|yes|on)$/i;
@@ -129,8 +134,7 @@ const FALSE_RE = /^(0|false|no|off)$/i;
 
 /** A raw flag/env string turned into the knob's JSON type; null when it cannot be read as that type. */
 export function knobValueFromString(k: KnobName, raw: string): unknown {
-  const info = knobInfos().find((i) => i.name === k)!;
-  switch (info.type) {
+  switch (typeof DEFAULT_KNOBS[k]) {
     case 'string':
       return raw;
     case 'boolean':
@@ -183,12 +187,12 @@ export function resolveKnobs(flags: ReadonlyMap<KnobName, string>, env: NodeJS.P
     const [text, where] = fromFlag !== undefined ? [fromFlag, `argument ${knobFlag(k)}`] : fromEnv !== undefined && fromEnv !== '' ? [fromEnv, `environment ${knobEnv(k)}`] : [undefined, ''];
     if (text === undefined) continue;
     const v = knobValueFromString(k, text);
-    if (v === null) throw new KnobError(`${where}: invalid value '${text}' (expected ${knobInfos().find((i) => i.name === k)!.type})`);
+    if (v === null) throw new KnobError(`${where}: invalid value '${text}' (expected ${typeof DEFAULT_KNOBS[k] === 'boolean' ? 'boolean' : 'number'})`);
     raw[k] = v;
     source.set(k, where);
   }
   if (zeroLatencyFlag || isTrue(env[ZERO_LATENCY_ENV]))
-    for (const k of knobInfos()) if (k.timing && !source.has(k.name)) raw[k.name] = k.zero;
+    for (const k of timingKnobs()) if (!source.has(k)) raw[k] = metaOf(k).zero ?? 0;
   const r = knobsSchema.safeParse(raw);
   if (!r.success) {
     const issue = r.error.issues[0]!;

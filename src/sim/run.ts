@@ -6,8 +6,6 @@
 import { ArgError, parseSimArgs } from './options.js';
 import { knobHelpLines, ZERO_LATENCY_ENV, ZERO_LATENCY_FLAG } from './knobs.js';
 import { SERVE_USAGE, VLLM_USAGE } from './vllm-flags.js';
-import { SimServer, StartupFailure } from './server.js';
-import { SimLogger } from './log.js';
 
 export function simUsage(prog = 'pd-vllm-sim'): string {
   const lines = [
@@ -67,6 +65,8 @@ export async function runSim(argv: readonly string[], o: RunSimOptions = {}): Pr
     process.stdout.write(simUsage(o.prog) + '\n');
     return 0;
   }
+  // The server (and its metrics library) loads only to serve: `--version` stays quick (pd asks it before every up).
+  const [{ SimServer, StartupFailure }, { SimLogger }] = await Promise.all([import('./server.js'), import('./log.js')]);
   const log = new SimLogger();
   const server = new SimServer(opts, env, log);
   if (o.handleSignals !== false) {
