@@ -116,9 +116,15 @@ export class KvConnector {
     if (this.nixl) await this.nixl.listen(this.plan.dp);
     if (this.p2p) await this.p2p.listen();
     if (this.storage && this.opts.knobs.storageBandwidth === 'auto') {
-      const mbps = await measureBandwidth(this.storage.storagePath);
-      this.storageBytesPerMs = mbps * 1e3;
-      this.log.info('sim.py:1', `Shared storage bandwidth: ${mbps.toFixed(0)} MB/s (measured on ${this.storage.storagePath}; the simulator charges KV saves and loads at this rate)`, 'EngineCore_DP0');
+      // vLLM itself only touches the path when it saves (os.makedirs then), so an unusable path is not a start-up
+      // failure: the simulator then charges nothing and the saves fail as they would.
+      try {
+        const mbps = await measureBandwidth(this.storage.storagePath);
+        this.storageBytesPerMs = mbps * 1e3;
+        this.log.info('sim.py:1', `Shared storage bandwidth: ${mbps.toFixed(0)} MB/s (measured on ${this.storage.storagePath}; the simulator charges KV saves and loads at this rate)`, 'EngineCore_DP0');
+      } catch (e) {
+        this.log.warning('sim.py:1', `Could not measure the shared storage bandwidth on ${this.storage.storagePath}: ${(e as Error).message}`, 'EngineCore_DP0');
+      }
     }
   }
 
