@@ -1,86 +1,51 @@
 /**
- * The simulated engine: a continuous-batching scheduler with `max-num-seqs` running slots and a FIFO waiting
- * queue. A newly scheduled request first waits the constant prefill cost (its own overhead), then joins the batch.
- * Every step lasts (decode ITL if anything decodes) + (per-token cost of the uncached prompt tokens being
- * prefilled + KV load time of external tokens), times a contention factor that grows linearly from 1 (one running
- * request) to `timeFactorUnderLoad` (max-num-seqs running), times jitter and slowdown. Prefill tokens stall the
- * decodes of the same batch, as in vLLM. A zero-duration step runs on the next tick (zero-latency mode: no timers).
+ * The simulated engine core: vLLM's v1 continuous-batching scheduler (vllm/v1/core/sched/scheduler.py) reduced to
+ * what shapes latency and capacity. Each step gets a token budget (max_num_batched_tokens): running requests first
+ * (one token per decode, a chunk of the prompt per prefill: chunked prefill), then waiting requests while there are
+ * free slots (max_num_seqs) and KV blocks. A request's prompt starts from its local prefix-cache hit plus the
+ * tokens its KV connector loads; when a decode needs a block and none is free the last running request is preempted
+ * (recompute: its blocks are freed, it goes back to the head of the queue). The step's duration comes from the cost
+ * model (cost.ts); a step that saves or loads KV waits for that I/O too (the connector works inside the forward pass).
  */
-import type { SimKnobs } from './options.js';
-import { mulberry32, hashIds, type Rng } from './rng.js';
-import { EOS_TOKEN_ID, tokenText, wordTokenId } from './tokenizer.js';
+import type { SimKnobs } from './knobs.js';
+import { mulberry32, type Rng } from './rng.js';
+import { BlockPool } from './blocks.js';
+import { stepMs, type CostModel } from './cost.js';
+import { Seq, emitToken, type GenParams, type GenSink } from './seq.js';
 
-export type FinishReason = 'length' | 'stop' | 'abort';
-
-export interface GenParams {
-  promptIds: readonly number[];
-  maxTokens: number;
-  minTokens: number;
-  ignoreEos: boolean;
-  stop: readonly string[];
-  stopTokenIds: readonly number[];
-  includeStopStrInOutput: boolean;
-  /** Per-request seed; with temperature 0 the output only depends on the prompt. */
-  seed: number | null;
-  temperature: number | null;
-  /** Prompt tokens whose KV comes from outside (connector hit): no prefill compute, only load time. */
-  externalTokens: number;
-  /** Tokens whose KV this request transfers (load from storage / remote pull, or save to storage), ms each = kvLoadMsPerToken x kvCostScale. */
-  kvTransferTokens?: number;
-  /** Scale of the KV transfer cost (1 for storage, 0.1 for a NIXL GPU-to-GPU pull). */
-  kvCostScale?: number;
-  /** Per-request faults. */
-  stallMs: number;
-  slowdown: number;
-}
-
-export interface TokenFinish {
-  reason: FinishReason;
-  stopReason: string | number | null;
-}
-
-export interface GenSink {
-  /** The request left the waiting queue. */
-  onScheduled?(): void;
-  /** One generated token; `finish` is set on the last one (its chunk carries finish_reason). */
-  onToken(id: number, text: string, index: number, finish: TokenFinish | null): void;
-  onFinish(reason: FinishReason, stopReason: string | number | null, seq: Seq): void;
-}
-
-export interface SeqTimes {
-  arrival: number;
-  scheduled: number;
-  firstToken: number;
-  lastToken: number;
-}
-
-export class Seq {
-  prefilled = false;
-  generated = 0;
-  text = '';
-  finished = false;
-  readyAt = 0;
-  readonly times: SeqTimes;
-  readonly rng: Rng;
-  readonly naturalLen: number;
-  constructor(
-    readonly params: GenParams,
-    readonly sink: GenSink,
-    now: number,
-    eosAfter: number,
-  ) {
-    this.times = { arrival: now, scheduled: 0, firstToken: 0, lastToken: 0 };
-    const h = hashIds(params.promptIds);
-    const deterministic = params.seed !== null || params.temperature === 0;
-    const seed = deterministic ? (h ^ ((params.seed ?? 0) * 2654435761)) >>> 0 : (Math.random() * 2 ** 32) >>> 0;
-    this.rng = mulberry32(seed);
-    this.naturalLen = eosAfter > 0 ? eosAfter : 32 + (h % 225);
-  }
-}
+export { Seq, type FinishReason, type GenParams, type GenSink, type TokenFinish, type SeqTimes, type Admission } from './seq.js';
 
 export interface EngineStats {
   running: number;
   waiting: number;
+}
+
+export interface EngineSizing {
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  chunkedPrefill: boolean;
+  pool: BlockPool;
+  cost: CostModel;
+}
+
+export interface EngineEvents {
+  /** Prompt tokens computed and tokens generated in a step. */
+  step?(promptTokens: number, genTokens: number): void;
+  /** A request was admitted: prompt tokens queried and served by the local prefix cache. */
+  prefixCache?(queried: number, hit: number): void;
+  /** A request was preempted (recompute). */
+  preempted?(seq: Seq, total: number): void;
+}
+
+/** Sizing for unit tests and callers that only care about the batch cap. */
+export function simpleSizing(maxNumSeqs: number): EngineSizing {
+  return {
+    maxNumSeqs,
+    maxNumBatchedTokens: 1 << 30,
+    chunkedPrefill: true,
+    pool: new BlockPool(1 << 30, 16, false),
+    cost: { tp: 1, pp: 1, layers: 1, kvBytesPerTokenPerGpu: 0, hbmBytesPerMs: Infinity, allReduceMs: 0, ppHopMs: 0 },
+  };
 }
 
 export class Engine {
@@ -90,18 +55,37 @@ export class Engine {
   /** How long the last step's completion (token callbacks) took, ms. */
   private lastOverheadMs = 0;
   private readonly rng: Rng;
+  private preemptions = 0;
+  readonly sizing: EngineSizing;
+  events: EngineEvents = {};
   /** Called at the end of every step with the number of prompt tokens computed and tokens generated. */
-  onStep: ((promptTokens: number, genTokens: number) => void) | null = null;
+  set onStep(f: ((promptTokens: number, genTokens: number) => void) | null) {
+    this.events.step = f ?? undefined;
+  }
 
   constructor(
     private readonly knobs: SimKnobs,
-    readonly maxNumSeqs: number,
+    sizing: EngineSizing | number,
   ) {
+    this.sizing = typeof sizing === 'number' ? simpleSizing(sizing) : sizing;
     this.rng = mulberry32(knobs.seed || 1);
+  }
+
+  get maxNumSeqs(): number {
+    return this.sizing.maxNumSeqs;
   }
 
   get stats(): EngineStats {
     return { running: this.running.length, waiting: this.waiting.length };
+  }
+
+  /** Running + waiting: how loaded this engine is (DP picks the least loaded). */
+  get load(): number {
+    return this.running.length + this.waiting.length;
+  }
+
+  get kvUsage(): number {
+    return this.sizing.pool.usage;
   }
 
   submit(params: GenParams, sink: GenSink): Seq {
@@ -116,16 +100,28 @@ export class Engine {
     if (seq.finished) return;
     seq.finished = true;
     const i = this.waiting.indexOf(seq);
-    if (i >= 0) this.waiting.splice(i, 1);
+    if (i >= 0) {
+      this.waiting.splice(i, 1);
+      this.free(seq);
+    }
+    this.kick();
   }
 
   /** Abort everything (engine death / shutdown). */
   abortAll(): Seq[] {
     const all = [...this.running, ...this.waiting].filter((s) => !s.finished);
-    for (const s of all) s.finished = true;
+    for (const s of all) {
+      s.finished = true;
+      this.free(s);
+    }
     this.running = [];
     this.waiting.length = 0;
     return all;
+  }
+
+  private free(s: Seq): void {
+    if (s.blocks > 0) this.sizing.pool.release(s.blocks, s.prefilled ? s.params.promptIds : null);
+    s.blocks = 0;
   }
 
   private kick(): void {
@@ -134,143 +130,196 @@ export class Engine {
     setImmediate(() => this.step());
   }
 
-  private factor(n: number): number {
-    const f = this.knobs.timeFactorUnderLoad;
-    if (n <= 1 || this.maxNumSeqs <= 1) return 1;
-    return 1 + ((Math.max(f, 0) - 1) * (n - 1)) / (this.maxNumSeqs - 1);
-  }
-
   private jitter(): number {
     const j = this.knobs.jitter;
     return j > 0 ? 1 + j * (2 * this.rng() - 1) : 1;
   }
 
+  /** First scheduling of a waiting request: prefix cache, connector, blocks. False when it must wait. */
+  private admit(s: Seq, now: number): boolean {
+    const pool = this.sizing.pool;
+    const L = s.params.promptIds.length;
+    if (!s.admitted) {
+      const local = pool.localHit(s.params.promptIds);
+      if (pool.prefixCaching) this.events.prefixCache?.(L, local);
+      const a = s.params.admit?.(local) ?? { external: 0, ioMs: 0 };
+      s.admission = a;
+      if (a.fail) {
+        s.finished = true;
+        s.sink.onFinish('error', null, s);
+        return true;
+      }
+      // All prompt tokens known: the last one is computed again (vLLM keeps one token to sample from).
+      s.computed = Math.min(L - 1, local + a.external);
+      s.target = L;
+      s.admitted = true;
+    } else if (s.computed === 0) {
+      // Back from preemption: the prefix cache may still hold its blocks.
+      s.computed = Math.min(s.target - 1, pool.localHit(s.params.promptIds));
+    }
+    const need = pool.blocksFor(s.target + 1);
+    if (!pool.allocate(need)) return false;
+    s.blocks = need;
+    s.times.scheduled = s.times.scheduled || now;
+    s.readyAt = now + s.params.stallMs + this.knobs.prefillBaseMs * this.knobs.slowdown * s.params.slowdown;
+    s.sink.onScheduled?.();
+    return true;
+  }
+
+  /** Preempt the last running request other than `keep` (recompute mode). */
+  private preemptOne(keep: Seq): boolean {
+    for (let i = this.running.length - 1; i >= 0; i--) {
+      const v = this.running[i]!;
+      if (v === keep || v.finished) continue;
+      this.running.splice(i, 1);
+      this.free(v);
+      v.computed = 0;
+      v.target = v.params.promptIds.length + v.generated;
+      v.admitted = true;
+      this.waiting.unshift(v);
+      this.preemptions++;
+      this.events.preempted?.(v, this.preemptions);
+      return true;
+    }
+    return false;
+  }
+
   private step(): void {
     this.stepScheduled = false;
     const now = performance.now();
-    this.running = this.running.filter((s) => !s.finished);
-    while (this.running.length < this.maxNumSeqs && this.waiting.length > 0) {
-      const s = this.waiting.shift()!;
-      if (s.finished) continue;
-      s.times.scheduled = now;
-      // The constant part of the prefill (API server + scheduling overhead) delays this request only; the
-      // per-token part is batch work that slows every request in the step.
-      s.readyAt = now + s.params.stallMs + this.knobs.prefillBaseMs * this.knobs.slowdown * s.params.slowdown;
-      this.running.push(s);
-      s.sink.onScheduled?.();
+    const { pool, maxNumSeqs } = this.sizing;
+    if (this.running.some((s) => s.finished)) {
+      for (const s of this.running) if (s.finished) this.free(s);
+      this.running = this.running.filter((s) => !s.finished);
     }
-    if (this.running.length === 0) return;
-
-    const k = this.knobs;
-    let prefillMs = 0;
-    let decodeMs = 0;
-    let promptTokens = 0;
-    const batch: Seq[] = [];
+    let budget = this.sizing.maxNumBatchedTokens;
+    const batch: Array<{ s: Seq; tokens: number }> = [];
     let nextReady = Infinity;
-    for (const s of this.running) {
+    let preempted = false;
+    let prefillTokens = 0;
+    let decodeSeqs = 0;
+    let contextTokens = 0;
+    let ioMs = 0;
+    const saves: Array<(ms: number) => Promise<void>> = [];
+    for (let idx = 0; idx < this.running.length && budget > 0; idx++) {
+      const s = this.running[idx]!;
+      if (s.finished) continue;
       if (s.readyAt > now) {
         nextReady = Math.min(nextReady, s.readyAt);
         continue;
       }
-      batch.push(s);
-      if (!s.prefilled) {
-        const computed = Math.max(0, s.params.promptIds.length - s.params.externalTokens);
-        const kvTokens = s.params.kvTransferTokens ?? s.params.externalTokens;
-        prefillMs += (k.prefillMsPerToken * computed + k.kvLoadMsPerToken * (s.params.kvCostScale ?? 1) * kvTokens) * s.params.slowdown;
-        promptTokens += computed;
-      } else decodeMs = k.itlMs;
+      const prefilling = s.computed < s.target;
+      let tokens = prefilling ? Math.min(s.target - s.computed, budget) : 1;
+      if (prefilling && !this.sizing.chunkedPrefill && tokens < s.target - s.computed) continue;
+      // A decode that crosses into a new block needs one; preempt the newest running request to get it.
+      const need = pool.blocksFor(s.computed + tokens + 1) - s.blocks;
+      let ok = need <= 0 || pool.allocate(need);
+      while (!ok) {
+        if (!this.preemptOne(s)) break;
+        preempted = true;
+        ok = pool.allocate(need);
+      }
+      if (!ok) continue;
+      if (need > 0) s.blocks += need;
+      if (prefilling) {
+        prefillTokens += tokens;
+        if (!s.ioStarted) {
+          s.ioStarted = true;
+          ioMs += s.admission?.ioMs ?? 0;
+          if (s.admission?.save) saves.push(s.admission.save);
+        }
+      } else {
+        decodeSeqs++;
+        contextTokens += s.computed;
+        tokens = 1;
+      }
+      budget -= tokens;
+      batch.push({ s, tokens });
+    }
+    // vLLM admits no new request in a step that had to preempt.
+    while (!preempted && this.running.length < maxNumSeqs && this.waiting.length > 0) {
+      const s = this.waiting[0]!;
+      if (s.finished) {
+        this.waiting.shift();
+        continue;
+      }
+      if (!this.admit(s, now)) break;
+      this.waiting.shift();
+      if (!s.finished) {
+        this.running.push(s);
+        nextReady = Math.min(nextReady, s.readyAt);
+      }
     }
     if (batch.length === 0) {
-      setTimeout(() => this.kick(), Math.max(1, nextReady - now));
+      if (this.running.length === 0 && this.waiting.length === 0) return;
+      if (nextReady !== Infinity) setTimeout(() => this.kick(), Math.max(1, nextReady - now));
+      else if (nextReady === Infinity && this.waiting.length > 0 && this.running.length === 0) this.kick();
       return;
     }
-    const ms = (prefillMs + decodeMs) * this.factor(this.running.length) * this.jitter() * k.slowdown;
-    const finish = (): void => this.completeStep(batch, promptTokens, ms);
-    // The simulator's own work for the previous step (writing thousands of chunks) counts towards this step's
-    // duration, so that a heavily loaded simulator does not stretch the inter-token latency it models.
-    const wait = ms - this.lastOverheadMs;
-    if (wait >= 1) setTimeout(finish, wait);
-    else if (ms > 0) setImmediate(finish);
-    else setImmediate(finish);
+    const k = this.knobs;
+    const ms = stepMs(this.sizing.cost, k, { prefillTokens, decodeSeqs, contextTokens, running: this.running.length, maxNumSeqs, ioMs }) * this.jitter() * k.slowdown;
     this.stepScheduled = true;
+    const io = saves.length > 0 ? Promise.all(saves.map((f) => f(ms))) : null;
+    const finish = (): void => this.completeStep(batch, prefillTokens, ms);
+    // The simulator's own work for the previous step counts towards this step's duration, so that a heavily
+    // loaded simulator does not stretch the inter-token latency it models.
+    const wait = ms - this.lastOverheadMs;
+    const afterTimer = (): void => {
+      if (io) void io.then(finish, finish);
+      else finish();
+    };
+    if (wait >= 1) setTimeout(afterTimer, wait);
+    else setImmediate(afterTimer);
   }
 
-  private completeStep(batch: Seq[], promptTokens: number, stepMs: number): void {
+  private completeStep(batch: Array<{ s: Seq; tokens: number }>, promptTokens: number, stepMsValue: number): void {
     const now = performance.now();
     try {
-      this.completeStepAt(batch, promptTokens, stepMs, now);
+      let gen = 0;
+      for (const { s, tokens } of batch) {
+        if (s.finished) continue;
+        s.computed += tokens;
+        if (s.computed < s.target) continue; // more prompt chunks to go
+        s.prefilled = true;
+        emitToken(s, now);
+        gen++;
+        if (s.finished) this.free(s);
+        // A per-request slowdown s makes this request skip steps: its next token comes (s - 1) step times later.
+        else if (s.params.slowdown > 1) s.readyAt = now + Math.max(stepMsValue, 1) * (s.params.slowdown - 1);
+      }
+      this.events.step?.(promptTokens, gen);
     } finally {
       this.lastOverheadMs = performance.now() - now;
     }
-  }
-
-  private completeStepAt(batch: Seq[], promptTokens: number, stepMs: number, now: number): void {
-    let gen = 0;
-    for (const s of batch) {
-      if (s.finished) continue;
-      s.prefilled = true;
-      this.emit(s, now);
-      gen++;
-      // A per-request slowdown s makes this request skip steps: its next token comes (s - 1) step times later.
-      if (s.params.slowdown > 1 && !s.finished) s.readyAt = now + Math.max(stepMs, 1) * (s.params.slowdown - 1);
-    }
-    this.onStep?.(promptTokens, gen);
     this.stepScheduled = false;
     this.step();
   }
 
-  /** Generate one token for `s`; the last one carries its finish reason. */
-  private emit(s: Seq, now: number): void {
-    const p = s.params;
-    const index = s.generated;
-    if (s.times.firstToken === 0) s.times.firstToken = now;
-    s.times.lastToken = now;
-    s.generated++;
-    // Natural end of the answer: the EOS token (counted, no text), never before min_tokens.
-    if (!p.ignoreEos && index >= s.naturalLen && index >= p.minTokens && index > 0) {
-      s.finished = true;
-      s.sink.onToken(EOS_TOKEN_ID, '', index, { reason: 'stop', stopReason: null });
-      s.sink.onFinish('stop', null, s);
-      return;
-    }
-    const id = wordTokenId(Math.floor(s.rng() * 1e9));
-    let text = tokenText(id);
-    const prevLen = s.text.length;
-    s.text += text;
-    let stopReason: string | number | null = null;
-    if (p.stop.length && s.generated >= p.minTokens) {
-      for (const st of p.stop) {
-        if (st === '') continue;
-        const at = s.text.indexOf(st, Math.max(0, prevLen - st.length + 1));
-        if (at >= 0) {
-          const cut = p.includeStopStrInOutput ? at + st.length : at;
-          text = s.text.slice(prevLen, Math.max(prevLen, cut));
-          s.text = s.text.slice(0, Math.max(prevLen, cut));
-          stopReason = st;
-          break;
-        }
-      }
-    }
-    if (stopReason === null && p.stopTokenIds.includes(id) && s.generated > p.minTokens) stopReason = id;
-    const fin: TokenFinish | null =
-      stopReason !== null ? { reason: 'stop', stopReason } : s.generated >= p.maxTokens ? { reason: 'length', stopReason: null } : null;
-    if (fin) s.finished = true;
-    s.sink.onToken(id, text, index, fin);
-    if (fin) s.sink.onFinish(fin.reason, fin.stopReason, s);
-  }
-
   /**
-   * Zero-latency fast path for a non-streaming request: everything happens synchronously, no scheduling.
-   * Only valid when every timing knob is 0.
+   * Zero-latency fast path for a non-streaming request: everything happens synchronously, no scheduling. Only
+   * valid when every timing knob is 0 and the request does no connector I/O.
    */
   runNow(params: GenParams, sink: GenSink): Seq {
     const now = performance.now();
     const s = new Seq(params, sink, now, this.knobs.eosAfter);
+    const pool = this.sizing.pool;
+    const L = params.promptIds.length;
+    const local = pool.localHit(params.promptIds);
+    if (pool.prefixCaching) this.events.prefixCache?.(L, local);
+    const a = params.admit?.(local) ?? { external: 0, ioMs: 0 };
     s.times.scheduled = now;
+    if (a.fail) {
+      s.finished = true;
+      sink.onFinish('error', null, s);
+      return s;
+    }
+    s.computed = Math.min(L - 1, local + a.external);
     s.prefilled = true;
     sink.onScheduled?.();
-    while (!s.finished) this.emit(s, now);
-    this.onStep?.(params.promptIds.length - params.externalTokens, s.generated);
+    const computed = L - s.computed;
+    while (!s.finished) emitToken(s, now);
+    pool.release(0, params.promptIds);
+    this.events.step?.(computed, s.generated);
     return s;
   }
 }

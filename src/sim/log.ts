@@ -6,7 +6,8 @@
  */
 
 export type Level = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
-export type ProcName = 'APIServer' | 'EngineCore_DP0';
+/** vLLM's process names: APIServer, EngineCore_DP<rank>, Worker_TP<rank> / Worker_PP<p>_TP<t>. */
+export type ProcName = string;
 
 const pad = (n: number): string => (n < 10 ? '0' + n : String(n));
 

@@ -11,6 +11,13 @@ import { detokenize, tokenize, tokenizeChat, VOCAB_SIZE } from './tokenizer.js';
 
 export interface RequestContext {
   servedModelNames: string[];
+  /**
+   * vLLM >= 0.14 raises request validation errors as VLLMValidationError(message, parameter=, value=)
+   * (vllm/exceptions.py): the message gains " (parameter=X, value=V)" and the error's `param` is X.
+   */
+  validationParams: boolean;
+  /** --enable-force-include-usage: usage in every stream's last chunk (vllm/entrypoints/openai/utils.py should_include_usage). */
+  forceIncludeUsage: boolean;
   maxModelLen: number;
   stallMs: number;
   cutAfter: number;
@@ -46,6 +53,11 @@ export function prepareRequest(kind: 'chat' | 'completion', req: IncomingMessage
   const parsed = kind === 'chat' ? chatRequestSchema.safeParse(raw) : completionRequestSchema.safeParse(raw);
   if (!parsed.success) throw validationError(formatIssues(parsed.error.issues, raw));
   const r = parsed.data as Record<string, unknown> & ChatRequest & CompletionRequest;
+  /** A VLLMValidationError of `parameter` (a plain 400 before vLLM 0.14). */
+  const invalid = (message: string, parameter: string, value: unknown): HttpError =>
+    ctx.validationParams
+      ? new HttpError(400, errorBody(`${message} (parameter=${parameter}, value=${String(value)})`, 400, 'BadRequestError', parameter))
+      : badRequest(message);
   const valueError = (m: string): HttpError =>
     validationError(`[{'type': 'value_error', 'loc': ('body',), 'msg': 'Value error, ${m}', 'input': ${pyRepr(raw)}}]`);
   if (r.stream_options != null && !r.stream) throw valueError('Stream options can only be defined when `stream=True`.');
@@ -66,28 +78,32 @@ export function prepareRequest(kind: 'chat' | 'completion', req: IncomingMessage
     else prompts = (p as number[][]).map((ids) => ({ ids, text: detokenize(ids) }));
   }
   const n = r.n ?? 1;
-  if (n < 1) throw badRequest(`n must be at least 1, got ${n}.`);
+  if (n < 1) throw invalid(`n must be at least 1, got ${n}.`, 'n', n);
   const requested = kind === 'chat' ? (r.max_completion_tokens ?? r.max_tokens ?? null) : (r.max_tokens ?? 16);
-  if (requested !== null && requested < 1) throw badRequest(`max_tokens must be at least 1, got ${requested}.`);
-  if (r.temperature != null && r.temperature < 0) throw badRequest(`temperature must be non-negative, got ${r.temperature}.`);
+  if (requested !== null && requested < 1) throw invalid(`max_tokens must be at least 1, got ${requested}.`, 'max_tokens', requested);
+  if (r.temperature != null && r.temperature < 0) throw invalid(`temperature must be non-negative, got ${r.temperature}.`, 'temperature', r.temperature);
   let maxTokens = 0;
   for (const pr of prompts) {
     if (pr.ids.length === 0) throw badRequest('The decoder prompt cannot be empty');
     for (const id of pr.ids) if (id < 0 || id >= VOCAB_SIZE) throw badRequest(`Token id ${id} is out of vocabulary`);
     const L = pr.ids.length;
     if (L >= ctx.maxModelLen || (requested === null && L >= ctx.maxModelLen))
-      throw badRequest(
+      throw invalid(
         `This model's maximum context length is ${ctx.maxModelLen} tokens. However, your request has ${L} input tokens. Please reduce the length of the input messages.`,
+        'input_tokens',
+        L,
       );
     if (requested !== null && L + requested > ctx.maxModelLen)
-      throw badRequest(
+      throw invalid(
         `'max_tokens' or 'max_completion_tokens' is too large: ${requested}. This model's maximum context length is ${ctx.maxModelLen} tokens and your request has ${L} input tokens (${requested} > ${ctx.maxModelLen} - ${L}).`,
+        'max_tokens',
+        requested,
       );
     maxTokens = requested ?? ctx.maxModelLen - L;
   }
   const minTokens = r.min_tokens ?? 0;
-  if (minTokens < 0) throw badRequest(`min_tokens must be greater than or equal to 0, got ${minTokens}.`);
-  if (minTokens > maxTokens) throw badRequest(`min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${minTokens}.`);
+  if (minTokens < 0) throw invalid(`min_tokens must be greater than or equal to 0, got ${minTokens}.`, 'min_tokens', minTokens);
+  if (minTokens > maxTokens) throw invalid(`min_tokens must be less than or equal to max_tokens=${maxTokens}, got ${minTokens}.`, 'min_tokens', minTokens);
   const stop = r.stop == null ? [] : typeof r.stop === 'string' ? [r.stop] : r.stop;
   const headerId = req.headers['x-request-id'];
   const baseId = (typeof headerId === 'string' && headerId) || r.request_id || randomUUID().replace(/-/g, '');
@@ -97,8 +113,7 @@ export function prepareRequest(kind: 'chat' | 'completion', req: IncomingMessage
     created: Math.floor(Date.now() / 1000),
     model: r.model || ctx.servedModelNames[0]!,
     stream: r.stream === true,
-    includeUsage: r.stream_options?.include_usage === true,
-    continuousUsage: r.stream_options?.include_usage === true && r.stream_options?.continuous_usage_stats === true,
+    ...includeUsage(r.stream_options, ctx.forceIncludeUsage),
     echo: kind === 'completion' && r.echo === true,
     prompts,
     n,
@@ -117,4 +132,16 @@ export function prepareRequest(kind: 'chat' | 'completion', req: IncomingMessage
     kvParams: r.kv_transfer_params,
     cutAfter: ctx.cutAfter,
   };
+}
+
+/** vLLM's should_include_usage: the final usage chunk, and usage on every chunk (continuous_usage_stats). */
+export function includeUsage(
+  so: { include_usage?: boolean | null; continuous_usage_stats?: boolean | null } | null | undefined,
+  force: boolean,
+): { includeUsage: boolean; continuousUsage: boolean } {
+  if (so) {
+    const include = so.include_usage === true || force;
+    return { includeUsage: include, continuousUsage: include && so.continuous_usage_stats === true };
+  }
+  return { includeUsage: force, continuousUsage: false };
 }

@@ -3,9 +3,9 @@
  * Resolves with the process exit code: 0 after SIGTERM/SIGINT, 1 on start-up failure or simulated crash,
  * 2 on a command-line error (like argparse).
  */
-import { ArgError, parseSimArgs, KNOB_DOCS, knobEnv, knobFlag } from './options.js';
-import { SimServer, StartupFailure } from './server.js';
-import { SimLogger } from './log.js';
+import { ArgError, parseSimArgs } from './options.js';
+import { knobHelpLines, ZERO_LATENCY_ENV, ZERO_LATENCY_FLAG } from './knobs.js';
+import { SERVE_USAGE, VLLM_USAGE } from './vllm-flags.js';
 
 export function simUsage(prog = 'pd-vllm-sim'): string {
   const lines = [
@@ -13,14 +13,16 @@ export function simUsage(prog = 'pd-vllm-sim'): string {
     '',
     'A GPU-free stand-in for `vllm serve`: same command line, logs, HTTP API, KV connector files and metrics.',
     '',
-    'Honoured vLLM flags: --host, --port (8000), --served-model-name NAME..., --api-key KEY, --max-model-len N (40960),',
-    '  --block-size N (16), --max-num-seqs N (256), --seed N, --kv-transfer-config JSON, --model M; every other',
-    '  vLLM flag is accepted and ignored. `--version` prints the simulated vLLM version.',
+    'Honoured vLLM flags: --host, --port (8000), --served-model-name NAME..., --api-key KEY, --max-model-len N|auto|-1|8k,',
+    '  --block-size N (16), --max-num-seqs N, --max-num-batched-tokens N, --gpu-memory-utilization F (0.9),',
+    '  --[no-]enable-prefix-caching, --[no-]enable-chunked-prefill, -tp/-pp/-dp N, --seed N, --kv-transfer-config JSON,',
+    '  --model M. Every other flag of vLLM 0.31 is accepted and logged; a flag vLLM does not have exits 2',
+    '  ("unrecognized arguments"). `--version` prints the simulated vLLM version. See docs/simulator.md.',
     '',
     'Simulator knobs (flag / environment variable; flags win):',
-    `  --sim-zero-latency / PD_SIM_ZERO_LATENCY=1   every timing knob 0 unless set explicitly`,
+    `  ${ZERO_LATENCY_FLAG} / ${ZERO_LATENCY_ENV}=1: every timing knob 0 unless set explicitly`,
+    ...knobHelpLines(),
   ];
-  for (const [k, doc] of KNOB_DOCS) lines.push(`  ${knobFlag(k)} / ${knobEnv(k)}: ${doc}`);
   lines.push(
     '',
     'Per-request faults: header `X-PD-Sim-Fault: status=503,stall=500,cut=3,slow=2,crash` (any subset).',
@@ -47,7 +49,10 @@ export async function runSim(argv: readonly string[], o: RunSimOptions = {}): Pr
     opts = parseSimArgs(argv, env);
   } catch (e) {
     if (e instanceof ArgError) {
-      process.stderr.write(`${simUsage(o.prog).split('\n')[0]}\n${o.prog ?? 'vllm serve'}: error: ${e.message}\n`);
+      // argparse's report, as `vllm serve` prints it whatever name the simulator runs under: the serve subparser's
+      // usage for a bad value, the top-level parser's for unrecognized arguments (vllm/entrypoints/cli/main.py).
+      const [usage, prog] = e.level === 'top' ? [VLLM_USAGE, 'vllm'] : [SERVE_USAGE, 'vllm serve'];
+      process.stderr.write(`${usage}\n${prog}: error: ${e.message}\n`);
       return 2;
     }
     throw e;
@@ -60,6 +65,8 @@ export async function runSim(argv: readonly string[], o: RunSimOptions = {}): Pr
     process.stdout.write(simUsage(o.prog) + '\n');
     return 0;
   }
+  // The server (and its metrics library) loads only to serve: `--version` stays quick (pd asks it before every up).
+  const [{ SimServer, StartupFailure }, { SimLogger }] = await Promise.all([import('./server.js'), import('./log.js')]);
   const log = new SimLogger();
   const server = new SimServer(opts, env, log);
   if (o.handleSignals !== false) {

@@ -23,7 +23,7 @@ before(async () => {
   ({ dir, cleanup } = await tempDir('pd-bench-sim-'));
   const kv = join(dir, 'kv');
   await mkdir(kv);
-  const kvConfig = (role: string) => ({ kv_connector: 'SharedStorageConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: kv } });
+  const kvConfig = (role: string) => ({ kv_connector: 'ExampleConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: kv } });
   [producer, consumer] = await Promise.all([startSim({ kvConfig: kvConfig('kv_producer') }), startSim({ kvConfig: kvConfig('kv_consumer') })]);
   proxy = await startProxy({
     ...defaultConfig().proxy,
@@ -33,7 +33,7 @@ before(async () => {
     accessLog: 'off',
     producers: [{ name: 'producer-0', url: producer.url }],
     consumers: [{ name: 'consumer-0', url: consumer.url }],
-    connector: 'SharedStorageConnector',
+    connector: 'ExampleConnector',
     log: () => {},
   });
   await writeFile(

@@ -29,7 +29,7 @@ export interface StartSimOptions {
   args?: string[];
   /** Extra env (merged over process.env; PD_SIM_ZERO_LATENCY=1 is set unless given). */
   env?: Record<string, string>;
-  /** kv-transfer-config object; with `storageDir`, defaults to a SharedStorageConnector producer on that dir. */
+  /** kv-transfer-config object; with `storageDir`, defaults to an ExampleConnector (kv_both) on that dir. */
   kvConfig?: object;
   storageDir?: string;
   /** Wait for /health (default true). */
@@ -57,7 +57,7 @@ export async function startSim(opts: StartSimOptions = {}): Promise<SimHandle> {
   let kv = opts.kvConfig;
   if (!kv && opts.storageDir)
     kv = {
-      kv_connector: 'SharedStorageConnector',
+      kv_connector: 'ExampleConnector',
       kv_role: 'kv_both',
       kv_connector_extra_config: { shared_storage_path: opts.storageDir },
     };

@@ -36,7 +36,7 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
     producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
     consumers: [{ gpus: [1], host: '127.0.0.1', port: consumer }],
     proxy: { host: '127.0.0.1', port: proxy, rateLimit: 0, accessLog: 'text', healthIntervalMs: 200 },
-    kv: { connector: 'SharedStorageConnector', sharedStoragePath: kv },
+    kv: { connector: 'ExampleConnector', sharedStoragePath: kv },
     health: { timeoutSeconds: 30, intervalMs: 50 },
     supervisor: { backoffMs: 100, stopGraceSeconds: 5 },
     stateDir: join(dir, 'state'),

@@ -39,7 +39,7 @@ async function nonStreaming(): Promise<void> {
   try {
     execFileSync('wrk', ['--version'], { stdio: 'ignore' });
   } catch (e) {
-    hasWrk = (e as { status?: number }).status !== undefined; // wrk --version exits 1 but exists
+    hasWrk = (e as { code?: string }).code !== 'ENOENT'; // wrk --version exits 1 but exists
   }
   if (hasWrk) {
     const { dir, cleanup } = await tempDir('pd-sim-bench-');
@@ -79,7 +79,7 @@ async function nonStreaming(): Promise<void> {
 }
 
 async function streams(): Promise<void> {
-  const sim = await startSim({ env: { PD_SIM_ZERO_LATENCY: '1', PD_SIM_ITL_MS: '50' }, args: ['--max-num-seqs', String(STREAMS), '--sim-time-factor-under-load', '1'] });
+  const sim = await startSim({ env: { PD_SIM_ZERO_LATENCY: '1', PD_SIM_ITL_MS: '50' }, args: ['--max-num-seqs', String(STREAMS), '--sim-time-factor-under-load', '1', '--sim-hbm-gbps', '0'] });
   const pool = new Pool(sim.url, { connections: STREAMS });
   const gaps: number[] = [];
   let ok = 0;

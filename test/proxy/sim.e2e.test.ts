@@ -26,15 +26,15 @@ function proxyFor(producer: SimHandle, consumer: SimHandle, connector: string, l
   });
 }
 
-describe('proxy + simulator, SharedStorageConnector', () => {
+describe('proxy + simulator, ExampleConnector', () => {
   let dir: { dir: string; cleanup: () => Promise<void> };
   let p: SimHandle, c: SimHandle, proxy: ProxyHandle;
   const lines: string[] = [];
   before(async () => {
     dir = await tempDir('pd-proxy-sim-');
-    const kv = (role: string) => ({ kv_connector: 'SharedStorageConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: dir.dir } });
+    const kv = (role: string) => ({ kv_connector: 'ExampleConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: dir.dir } });
     [p, c] = await Promise.all([startSim({ kvConfig: kv('kv_producer') }), startSim({ kvConfig: kv('kv_consumer') })]);
-    proxy = await proxyFor(p, c, 'SharedStorageConnector', lines);
+    proxy = await proxyFor(p, c, 'ExampleConnector', lines);
   });
   after(async () => {
     await proxy?.close();

@@ -31,7 +31,7 @@ test('pd sim passes the vllm serve command line through untouched and stops on S
     assert.equal(models.data[0]!.max_model_len, 10);
     child.kill('SIGTERM');
     assert.equal(await exited, 0);
-    assert.match(out, /'gpu_memory_utilization': '0\.8'/);
+    assert.match(out, /'gpu_memory_utilization': 0\.8/);
     assert.match(out, /Application shutdown complete\./);
   } finally {
     clearTimeout(killer);

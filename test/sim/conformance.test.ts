@@ -141,15 +141,18 @@ describe('HTTP conformance with vLLM shapes', () => {
 
     const minmax = await postJson(`${sim.url}/v1/completions`, { prompt: 'x', max_tokens: 2, min_tokens: 5 }, auth);
     assert.equal(minmax.status, 400);
-    assert.equal(minmax.json.error.message, 'min_tokens must be less than or equal to max_tokens=2, got 5.');
+    // vLLM >= 0.14 raises VLLMValidationError(parameter=...): the message names it and so does `param`.
+    assert.equal(minmax.json.error.message, 'min_tokens must be less than or equal to max_tokens=2, got 5. (parameter=min_tokens, value=5)');
+    assert.equal(minmax.json.error.param, 'min_tokens');
 
     const tooLong = await postJson(`${sim.url}/v1/completions`, { prompt: promptOfLength(600), max_tokens: 1 }, auth);
     assert.equal(tooLong.status, 400);
-    assert.equal(tooLong.json.error.message, "This model's maximum context length is 512 tokens. However, your request has 600 input tokens. Please reduce the length of the input messages.");
+    assert.equal(tooLong.json.error.message, "This model's maximum context length is 512 tokens. However, your request has 600 input tokens. Please reduce the length of the input messages. (parameter=input_tokens, value=600)");
 
     const tooMany = await postJson(`${sim.url}/v1/completions`, { prompt: promptOfLength(100), max_tokens: 500 }, auth);
     assert.equal(tooMany.status, 400);
-    assert.equal(tooMany.json.error.message, "'max_tokens' or 'max_completion_tokens' is too large: 500. This model's maximum context length is 512 tokens and your request has 100 input tokens (500 > 512 - 100).");
+    assert.equal(tooMany.json.error.message, "'max_tokens' or 'max_completion_tokens' is too large: 500. This model's maximum context length is 512 tokens and your request has 100 input tokens (500 > 512 - 100). (parameter=max_tokens, value=500)");
+    assert.equal(tooMany.json.error.param, 'max_tokens');
     assert.equal(tooMany.json.error.type, 'BadRequestError');
     assert.equal(tooMany.json.error.code, 400);
   });

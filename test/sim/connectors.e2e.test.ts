@@ -4,6 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSim, type SimHandle } from '../helpers/sim.js';
 import { tempDir } from '../helpers/tmp.js';
+import { freePort } from '../helpers/ports.js';
 import { postJson, assertSameShape, fixture } from './sse.js';
 import { promptOfLength, tokenize } from '../../src/sim/tokenizer.js';
 import { saveFolderName, layerNames } from '../../src/sim/kv/shared-storage.js';
@@ -14,14 +15,14 @@ const metric = (text: string, name: string, labels = ''): number => {
   return m ? Number(m[1]) : NaN;
 };
 
-describe('SharedStorageConnector producer -> consumer through real processes', () => {
+describe('ExampleConnector producer -> consumer through real processes', () => {
   let dir: string;
   let cleanup: () => Promise<void>;
   let producer: SimHandle;
   let consumer: SimHandle;
   before(async () => {
     ({ dir, cleanup } = await tempDir('pd-sim-ss-'));
-    const kv = (role: string) => ({ engine_id: 'e1', kv_connector: 'SharedStorageConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: dir } });
+    const kv = (role: string) => ({ engine_id: 'e1', kv_connector: 'ExampleConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: dir } });
     [producer, consumer] = await Promise.all([
       startSim({ kvConfig: kv('kv_producer'), env: { PD_SIM_KV_LAYERS: '3', CUDA_VISIBLE_DEVICES: '0' } }),
       startSim({ kvConfig: kv('kv_consumer'), env: { PD_SIM_KV_LAYERS: '3', CUDA_VISIBLE_DEVICES: '1' } }),
@@ -36,7 +37,7 @@ describe('SharedStorageConnector producer -> consumer through real processes', (
     assert.match(producer.output(), new RegExp(`Shared storage path is ${dir}`));
     assert.match(producer.output(), /CUDA_VISIBLE_DEVICES=0/);
     assert.match(consumer.output(), /CUDA_VISIBLE_DEVICES=1/);
-    assert.match(producer.output(), /^\(APIServer pid=\d+\) INFO \d\d-\d\d \d\d:\d\d:\d\d \[api_server\.py:\d+\] vLLM API server version 0\.11\.0$/m);
+    assert.match(producer.output(), /^\(APIServer pid=\d+\) INFO \d\d-\d\d \d\d:\d\d:\d\d \[api_server\.py:\d+\] vLLM API server version 0\.31\.0$/m);
     assert.match(producer.output(), /Starting vLLM API server 0 on http:\/\/127\.0\.0\.1:\d+/);
     assert.match(producer.output(), /INFO: {5}Started server process \[\d+\]/);
     assert.match(producer.output(), /INFO: {5}Application startup complete\./);
@@ -53,7 +54,7 @@ describe('SharedStorageConnector producer -> consumer through real processes', (
     assert.deepEqual(readdirSync(join(dir, folder)).sort(), layerNames(3).map((l) => `${l}.safetensors`).sort());
     const c = await postJson(`${consumer.url}/v1/completions`, { prompt, max_tokens: 5 });
     assert.equal(c.json.usage.completion_tokens, 5);
-    await consumer.waitForOutput(/\(EngineCore_DP0 pid=\d+\) INFO .*\[shared_storage_connector\.py:\d+\] External Cache Hit!/);
+    await consumer.waitForOutput(/\(EngineCore_DP0 pid=\d+\) INFO .*\[example_connector\.py:\d+\] External Cache Hit!/);
     await consumer.waitForOutput(/Inject KV cache of 32 tokens to the paged memory/);
     const m = await (await fetch(`${consumer.url}/metrics`)).text();
     assert.equal(metric(m, 'pd_sim_kv_lookups_total', 'result="hit"'), 1);
@@ -72,10 +73,14 @@ describe('SharedStorageConnector producer -> consumer through real processes', (
 describe('NixlConnector kv_transfer_params', () => {
   let p: SimHandle;
   let d: SimHandle;
+  let sidePort = 0;
   before(async () => {
+    // Each engine binds its own side channel (VLLM_NIXL_SIDE_CHANNEL_PORT), as real ones must.
+    sidePort = await freePort();
+    const decodeSide = await freePort();
     [p, d] = await Promise.all([
-      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both', engine_id: 'prefill-0' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: '5601' } }),
-      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both' } }),
+      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both', engine_id: 'prefill-0' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: String(sidePort) } }),
+      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: String(decodeSide) } }),
     ]);
   });
   after(async () => {
@@ -91,7 +96,7 @@ describe('NixlConnector kv_transfer_params', () => {
     const params = r.json.kv_transfer_params;
     assertSameShape(params, fixture('nixl-kv-transfer-params.json'));
     assert.equal(params.remote_engine_id, 'prefill-0');
-    assert.equal(params.remote_port, 5601);
+    assert.equal(params.remote_port, sidePort);
     assert.equal(params.remote_block_ids.length, 4);
     const ok = await postJson(`${d.url}/v1/completions`, { prompt, max_tokens: 3, kv_transfer_params: params });
     assert.equal(ok.status, 200);

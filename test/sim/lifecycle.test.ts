@@ -23,7 +23,7 @@ function runToExit(args: string[], env: Record<string, string> = {}): Promise<{ 
 
 describe('start-up', () => {
   test('--version prints the bare simulated version', async () => {
-    assert.deepEqual(await runToExit(['--version']), { code: 0, out: '0.11.0\n' });
+    assert.deepEqual(await runToExit(['--version']), { code: 0, out: '0.31.0\n' });
     assert.deepEqual(await runToExit(['--version'], { PD_SIM_VLLM_VERSION: '0.13.0' }), { code: 0, out: '0.13.0\n' });
   });
 
@@ -40,29 +40,34 @@ describe('start-up', () => {
     }
   });
 
-  test('bad --kv-transfer-config: invalid JSON exits 2, a bad role or unknown connector exits 1, with clear messages', async () => {
+  test('bad --kv-transfer-config exits 2 at parse time with pydantic\'s text, before any log line; an unknown connector exits 1', async () => {
     const port = String(await freePort());
-    const json = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{not json']);
+    const [json, role, norole, unknown] = await Promise.all([
+      runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{not json']),
+      runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"NixlConnector","kv_role":"boss"}']),
+      runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"NixlConnector"}']),
+      runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"FooConnector","kv_role":"kv_both"}']),
+    ]);
     assert.equal(json.code, 2);
-    assert.match(json.out, /error: argument --kv-transfer-config: Value \{not json cannot be converted/);
-    const role = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"NixlConnector","kv_role":"boss"}']);
-    assert.equal(role.code, 1);
-    assert.match(role.out, /ValueError: Unsupported kv_role: boss/);
-    const norole = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"NixlConnector"}']);
-    assert.equal(norole.code, 1);
-    assert.match(norole.out, /Please specify kv_role when kv_connector is set/);
-    const unknown = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', '{"kv_connector":"FooConnector","kv_role":"kv_both"}']);
+    assert.match(json.out, /^usage: vllm serve \[model_tag\] \[options\]\nvllm serve: error: argument --kv-transfer-config: 1 validation error for KVTransferConfig\n {2}Invalid JSON: key must be a string at line 1 column 2 \[type=json_invalid/);
+    assert.doesNotMatch(json.out, /API server version/);
+    assert.equal(role.code, 2);
+    assert.match(role.out, /kv_role\n {2}Input should be 'kv_producer', 'kv_both' or 'kv_consumer' \[type=literal_error, input_value='boss', input_type=str\]/);
+    assert.equal(norole.code, 2);
+    assert.match(norole.out, /Value error, Please specify kv_role when kv_connector is set/);
     assert.equal(unknown.code, 1);
     assert.match(unknown.out, /ValueError: Unsupported connector type: FooConnector/);
   });
 
-  test('connector naming follows the version: ExampleConnector before 0.13 and SharedStorageConnector from 0.13 are rejected', async () => {
+  test('connector registry follows the version: SharedStorageConnector before 0.13, ExampleConnector from 0.13', async () => {
     const port = String(await freePort());
     const kv = (name: string) => JSON.stringify({ kv_connector: name, kv_role: 'kv_both', kv_connector_extra_config: { shared_storage_path: '/tmp/pd-sim-never-written' } });
-    const old = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', kv('ExampleConnector')]);
+    const [old, neu] = await Promise.all([
+      runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', kv('ExampleConnector')], { PD_SIM_VLLM_VERSION: '0.11.0' }),
+      runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', kv('SharedStorageConnector')]),
+    ]);
     assert.equal(old.code, 1);
     assert.match(old.out, /ValueError: Unsupported connector type: ExampleConnector/);
-    const neu = await runToExit(['serve', 'm', '--port', port, '--kv-transfer-config', kv('SharedStorageConnector')], { PD_SIM_VLLM_VERSION: '0.13.0' });
     assert.equal(neu.code, 1);
     assert.match(neu.out, /ValueError: Unsupported connector type: SharedStorageConnector/);
     const ok = await startSim({ env: { PD_SIM_VLLM_VERSION: '0.13.0' }, kvConfig: JSON.parse(kv('ExampleConnector')) as object });
@@ -78,7 +83,7 @@ describe('start-up', () => {
 
   test('fail start-up with a CUDA OOM: the port refuses connections during the delay, then exit 1', async () => {
     const port = await freePort();
-    const child = spawn(process.execPath, [simEntryPath(), 'serve', 'm', '--host', '127.0.0.1', '--port', String(port), '--sim-startup-delay', '1.5', '--sim-fail-startup', 'cuda-oom'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [simEntryPath(), 'serve', 'm', '--host', '127.0.0.1', '--port', String(port), '--sim-startup-delay', '0.8', '--sim-fail-startup', 'cuda-oom'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (out += d));

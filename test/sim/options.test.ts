@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSimArgs, ArgError, DEFAULT_KNOBS, knobEnv, knobFlag, compareVersions } from '../../src/sim/options.js';
 
-test('parses the vllm serve command line of the reference guide, ignoring unknown flags', () => {
+test('parses the vllm serve command line of the reference guide', () => {
   const o = parseSimArgs(
     ['serve', '/mnt/models/Qwen3-4B-Instruct-2507', '--host', '0.0.0.0', '--port', '8100', '--max-model-len', '8192',
       '--gpu-memory-utilization', '0.8', '--trust-remote-code', '--enforce-eager', '--kv-transfer-config',
@@ -15,20 +15,21 @@ test('parses the vllm serve command line of the reference guide, ignoring unknow
   assert.equal(o.maxModelLen, 8192);
   assert.equal(o.kvTransferConfig?.kv_connector, 'SharedStorageConnector');
   assert.equal(o.nonDefaultArgs.trust_remote_code, true);
-  assert.equal(o.nonDefaultArgs.gpu_memory_utilization, '0.8');
+  assert.equal(o.nonDefaultArgs.gpu_memory_utilization, 0.8);
+  assert.equal(o.gpuMemoryUtilization, 0.8);
   assert.deepEqual(o.servedModelNames, ['/mnt/models/Qwen3-4B-Instruct-2507']);
 });
 
 test('--flag=value, multi-valued --served-model-name, --api-key, --block-size, --max-num-seqs, 1k lengths', () => {
-  const o = parseSimArgs(['serve', 'm', '--port=9', '--served-model-name', 'a', 'b', '--api-key=k', '--block-size', '32', '--max-num-seqs=4', '--max-model-len=2k', '--unknown-flag', '--other', 'x'], {});
+  const o = parseSimArgs(['serve', 'm', '--port=9', '--served-model-name', 'a', 'b', '--api-key=k', '--block-size', '32', '--max-num-seqs=4', '--max-model-len=2k', '--enforce-eager', '--dtype', 'auto'], {});
   assert.equal(o.port, 9);
   assert.deepEqual(o.servedModelNames, ['a', 'b']);
   assert.deepEqual(o.apiKeys, ['k']);
   assert.equal(o.blockSize, 32);
   assert.equal(o.maxNumSeqs, 4);
   assert.equal(o.maxModelLen, 2000);
-  assert.equal(o.nonDefaultArgs.unknown_flag, true);
-  assert.equal(o.nonDefaultArgs.other, 'x');
+  assert.equal(o.nonDefaultArgs.enforce_eager, true);
+  assert.equal(o.nonDefaultArgs.dtype, 'auto');
 });
 
 test('knobs come from PD_SIM_* env and --sim-* flags; flags win; zero-latency zeroes timings', () => {
@@ -46,12 +47,12 @@ test('knobs come from PD_SIM_* env and --sim-* flags; flags win; zero-latency ze
   assert.equal(zf.knobs.prefillBaseMs, 0);
   assert.equal(knobFlag('crashAfterRequests'), '--sim-crash-after-requests');
   assert.equal(knobEnv('crashAfterRequests'), 'PD_SIM_CRASH_AFTER_REQUESTS');
-  assert.equal(DEFAULT_KNOBS.vllmVersion, '0.11.0');
+  assert.equal(DEFAULT_KNOBS.vllmVersion, '0.31.0');
 });
 
 test('command-line mistakes are ArgErrors with argparse-like messages', () => {
   assert.throws(() => parseSimArgs(['serve', 'm', '--port', 'abc'], {}), (e: Error) => e instanceof ArgError && /--port: invalid int value: 'abc'/.test(e.message));
-  assert.throws(() => parseSimArgs(['serve', 'm', '--kv-transfer-config', '{bad'], {}), (e: Error) => e instanceof ArgError && /--kv-transfer-config/.test(e.message));
+  assert.throws(() => parseSimArgs(['serve', 'm', '--kv-transfer-config', '{bad'], {}), (e: Error) => e instanceof ArgError && /--kv-transfer-config: 1 validation error for KVTransferConfig/.test(e.message));
   assert.throws(() => parseSimArgs(['serve', 'm', '--port'], {}), /expected one argument/);
   assert.throws(() => parseSimArgs(['serve', 'm'], { PD_SIM_ITL_MS: 'fast' }), /PD_SIM_ITL_MS/);
 });

@@ -7,7 +7,7 @@ import { makeStackDir } from '../helpers/stack.js';
 test('pd bench run against a running pd up --simulate clears the stack\'s own KV folder and counts hits', async () => {
   // No shared storage path given: --simulate uses its temp folder, which bench must find through the state file.
   const s = await makeStackDir();
-  const cfg = { ...s.config, kv: { connector: 'SharedStorageConnector' }, bench: { resultsDir: join(s.dir, 'results'), sheet: join(s.dir, 'sheet.csv') } };
+  const cfg = { ...s.config, kv: { connector: 'ExampleConnector' }, bench: { resultsDir: join(s.dir, 'results'), sheet: join(s.dir, 'sheet.csv') } };
   await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
   try {
     assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);

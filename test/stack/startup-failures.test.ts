@@ -73,7 +73,7 @@ for (const [label, env, cause, hint] of FAULTS) {
 }
 
 test('unsupported connector name: pre-flight and engine both point at ExampleConnector', async () => {
-  const s = await makeStackDir({}, { PD_SIM_VLLM_VERSION: '0.13.0' });
+  const s = await makeStackDir({ kv: { connector: 'SharedStorageConnector' } }, { PD_SIM_VLLM_VERSION: '0.13.0' });
   try {
     const pre = await s.pd(['up', '--simulate']);
     assert.equal(pre.code, 1);
@@ -128,7 +128,7 @@ test('pd doctor with a fake nvidia-smi: GPU ids, memory in use, missing GPUs', a
     await smi('0, NVIDIA A100-SXM4-80GB, 512, 81920\n1, NVIDIA A100-SXM4-80GB, 40000, 81920');
     const warn = await s.pd(['doctor'], env);
     assert.equal(warn.code, 0, warn.stdout + warn.stderr);
-    assert.match(warn.stdout, /✔ vLLM command\s+.* → version 0\.11\.0/);
+    assert.match(warn.stdout, /✔ vLLM command\s+.* → version 0\.31\.0/);
     assert.match(warn.stdout, /! GPUs\s+GPU 0 NVIDIA A100-SXM4-80GB: 512\/81920 MiB used; GPU 1 NVIDIA A100-SXM4-80GB: 40000\/81920 MiB used/);
     assert.match(warn.stdout, /GPU 1 already has memory in use/);
     assert.match(warn.stdout, /✔ ports/);

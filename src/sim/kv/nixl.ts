@@ -5,6 +5,7 @@
  * `remote_engine_id`, `remote_host` and `remote_port` pulls the prompt's KV instead of computing it.
  */
 import { randomUUID } from 'node:crypto';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 
 export interface NixlParams {
   do_remote_prefill?: boolean;
@@ -30,10 +31,80 @@ export class Nixl {
   readonly port: number;
   private nextBlock = 1;
 
-  constructor(engineId: string | null | undefined, env: NodeJS.ProcessEnv, readonly blockSize: number, readonly numBlocks = 65536) {
+  private servers: Server[] = [];
+  private readonly sockets = new Set<Socket>();
+  /** Remote side channels already reached (host:port → ok). */
+  private readonly handshakes = new Map<string, Promise<boolean>>();
+
+  /**
+   * VLLM_NIXL_SIDE_CHANNEL_HOST (default localhost) and VLLM_NIXL_SIDE_CHANNEL_PORT (default 5600) from vllm/envs.py;
+   * each data-parallel rank listens on port + its rank (NixlConnectorScheduler in nixl_connector.py).
+   */
+  constructor(engineId: string | null | undefined, env: NodeJS.ProcessEnv, readonly blockSize: number, readonly numBlocks = 65536, readonly tpSize = 1) {
     this.engineId = engineId ?? randomUUID();
     this.host = env.VLLM_NIXL_SIDE_CHANNEL_HOST ?? 'localhost';
     this.port = Number(env.VLLM_NIXL_SIDE_CHANNEL_PORT ?? 5600) || 5600;
+  }
+
+  /**
+   * Bind the side channel of each DP rank (the handshake listener: the decode engine fetches this engine's agent
+   * metadata there). A port in use fails as zmq does: "Address already in use (addr='tcp://HOST:PORT')".
+   */
+  async listen(dpSize = 1): Promise<void> {
+    for (let rank = 0; rank < dpSize; rank++) {
+      const port = this.port + rank;
+      const server = createServer((s) => {
+        this.sockets.add(s);
+        s.on('close', () => this.sockets.delete(s));
+        s.on('error', () => undefined);
+        s.end(JSON.stringify({ engine_id: this.engineId, block_size: this.blockSize, tp_size: this.tpSize }) + '\n');
+      });
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', (e: NodeJS.ErrnoException) => {
+          const what = e.code === 'EADDRINUSE' ? 'Address already in use' : e.code === 'EADDRNOTAVAIL' ? 'Cannot assign requested address' : e.message;
+          reject(new Error(`zmq.error.ZMQError: ${what} (addr='tcp://${this.host}:${port}')`));
+        });
+        server.listen({ host: this.host, port, exclusive: true }, () => resolve());
+      });
+      server.unref();
+      this.servers.push(server);
+    }
+  }
+
+  close(): void {
+    for (const s of this.sockets) s.destroy();
+    for (const s of this.servers) s.close();
+    this.servers = [];
+  }
+
+  /** Reach a remote engine's side channel (once per address): false when nothing answers there. */
+  handshake(host: string, port: number, timeoutMs = 2000): Promise<boolean> {
+    const key = `${host}:${port}`;
+    let p = this.handshakes.get(key);
+    if (!p) {
+      p = new Promise<boolean>((resolve) => {
+        const s = connect({ host, port });
+        const timer = setTimeout(() => {
+          s.destroy();
+          resolve(false);
+        }, timeoutMs);
+        s.once('data', () => {
+          clearTimeout(timer);
+          s.destroy();
+          resolve(true);
+        });
+        s.once('error', () => {
+          clearTimeout(timer);
+          resolve(false);
+        });
+      });
+      this.handshakes.set(key, p);
+      // A failed handshake is tried again by the next request.
+      void p.then((ok) => {
+        if (!ok) this.handshakes.delete(key);
+      });
+    }
+    return p;
   }
 
   /** What a request's kv_transfer_params ask for. */
@@ -65,7 +136,7 @@ export class Nixl {
   }
 
   /** The kv_transfer_params a remote-decode prefill returns (request_finished in vLLM). */
-  producerParams(numPromptTokens: number, requestId: string, tpSize = 1): NixlParams {
+  producerParams(numPromptTokens: number, requestId: string, tpSize = this.tpSize): NixlParams {
     return {
       do_remote_prefill: true,
       do_remote_decode: false,
