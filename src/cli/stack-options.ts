@@ -40,7 +40,7 @@ export async function loadPlan(cmd: Command, flags: StackFlags): Promise<StackPl
   const simulate = flags.simulate === true;
   const config = simulate ? simulateConfig(loaded, flags.sharedStorage !== undefined) : loaded;
   const command = simulate ? simulatorCommand() : splitCommand(config.engine.command);
-  const vllmVersion = await probeVllmVersion(command);
+  const vllmVersion = await probeVllmVersion(command, config.engine.env);
   const connector = chooseConnector(config.kv.connector, vllmVersion);
   return buildStackPlan(config, { configPath: path, connector, vllmVersion, command, simulate });
 }

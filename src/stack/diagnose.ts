@@ -29,6 +29,21 @@ const RULES: Array<{ test: RegExp; diagnose: (m: RegExpMatchArray, ctx: Diagnose
           : { cause: `vLLM does not know the KV connector ${m[1]}`, hint: 'Check kv.connector against your vLLM version.' },
   },
   {
+    // argparse (vllm/entrypoints/cli/main.py's parser): exit 2 before any log line.
+    test: /error: unrecognized arguments: (.+)/,
+    diagnose: (m, ctx) => ({
+      cause: `this vLLM does not know the argument(s) ${m[1]!.trim()}`,
+      hint: `Remove them from engine.args / the ${ctx.name.replace(/-\d+$/, '')} args in the config, or use a vLLM release that has them (\`vllm serve --help\` lists what it knows).`,
+    }),
+  },
+  {
+    test: /validation errors? for KVTransferConfig/,
+    diagnose: () => ({
+      cause: 'vLLM refused the --kv-transfer-config pd passed (KVTransferConfig validation)',
+      hint: 'Check kv.extra and kv.extraConfig in the config: a key or value this vLLM does not accept (the log above names it).',
+    }),
+  },
+  {
     test: /CUDA out of memory|OutOfMemoryError|No available memory for the cache blocks|insufficient GPU memory|Free memory on device/i,
     diagnose: (_m, ctx) => ({
       cause: `CUDA out of memory on GPU ${ctx.gpus.join(',')}`,

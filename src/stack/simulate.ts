@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultConfig, type PdConfig } from '../config/schema.js';
+import { lastVersionWith } from './plan/connector.js';
 
 /**
  * The simulator is started like vLLM, as a separate program (pd never imports it): dist/sim/main.js, the sibling of
@@ -23,8 +24,18 @@ export function simulatedStoragePath(stateDir: string): string {
   return join(tmpdir(), `pd-sim-kv-${tag}`);
 }
 
-/** Apply --simulate to a loaded config: keep everything, but never write to the real /mnt/pd_kv. */
+/**
+ * Apply --simulate to a loaded config: keep everything, but never write to the real /mnt/pd_kv, and simulate a vLLM
+ * release that still registers the configured connector (the simulator reports the newest release by default).
+ */
 export function simulateConfig(config: PdConfig, storageGiven: boolean): PdConfig {
-  if (storageGiven || config.kv.sharedStoragePath !== DEFAULT_SHARED_STORAGE_PATH) return config;
-  return { ...config, kv: { ...config.kv, sharedStoragePath: simulatedStoragePath(config.stateDir) } };
+  let out = config;
+  if (!storageGiven && config.kv.sharedStoragePath === DEFAULT_SHARED_STORAGE_PATH) {
+    out = { ...out, kv: { ...out.kv, sharedStoragePath: simulatedStoragePath(config.stateDir) } };
+  }
+  const pinned = lastVersionWith(config.kv.connector);
+  if (pinned !== null && config.engine.env.PD_SIM_VLLM_VERSION === undefined) {
+    out = { ...out, engine: { ...out.engine, env: { ...out.engine.env, PD_SIM_VLLM_VERSION: pinned } } };
+  }
+  return out;
 }

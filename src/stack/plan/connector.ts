@@ -6,6 +6,7 @@
 import { execa } from 'execa';
 
 export const RENAME_VERSION: readonly [number, number, number] = [0, 13, 0];
+export const P2P_NCCL_REMOVED: readonly [number, number, number] = [0, 23, 0];
 
 export interface ConnectorChoice {
   name: string;
@@ -33,13 +34,15 @@ export function usesExampleConnectorName(version: string): boolean {
   return v !== null && versionAtLeast(v, RENAME_VERSION);
 }
 
-/** Ask `<command> --version`; null when it cannot be run. */
-export async function probeVllmVersion(command: string[], timeoutMs = 60_000): Promise<string | null> {
+/** Ask `<command> --version` (with the engines' environment); null when it cannot be run. */
+export async function probeVllmVersion(command: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<string | null> {
   try {
     const r = await execa(command[0]!, [...command.slice(1), '--version'], {
       timeout: timeoutMs,
       reject: false,
       stdin: 'ignore',
+      env,
+      extendEnv: true,
     });
     if (r.exitCode !== 0) return null;
     const lines = String(r.stdout).trim().split('\n');
@@ -59,8 +62,14 @@ const REGISTRY: Record<string, { since?: readonly [number, number, number]; unti
   SharedStorageConnector: { until: RENAME_VERSION, renamed: 'ExampleConnector' },
   ExampleConnector: { since: RENAME_VERSION, renamed: 'SharedStorageConnector' },
   NixlConnector: { since: [0, 9, 0] },
-  P2pNcclConnector: { since: [0, 10, 0] },
+  // Removed by vLLM PR 44854, after 0.22.1.
+  P2pNcclConnector: { until: P2P_NCCL_REMOVED },
 };
+
+/** The last release that registers a connector pd knows was removed (for --simulate to pin its version). */
+export function lastVersionWith(name: string): string | null {
+  return name === 'P2pNcclConnector' ? '0.22.1' : null;
+}
 
 /** Why `version` of vLLM will not accept connector `name` (null when it will, or when pd cannot tell). */
 export function connectorUnsupported(name: string, version: string): string | null {
@@ -68,7 +77,9 @@ export function connectorUnsupported(name: string, version: string): string | nu
   const entry = REGISTRY[name];
   if (v === null || entry === undefined) return null;
   if (entry.until && versionAtLeast(v, entry.until)) {
-    return `vLLM ${version} does not accept ${name} (renamed ${entry.renamed} in ${entry.until.join('.')})`;
+    return entry.renamed
+      ? `vLLM ${version} does not accept ${name} (renamed ${entry.renamed} in ${entry.until.join('.')})`
+      : `vLLM ${version} does not accept ${name} (removed in ${entry.until.join('.')}; use vLLM ${lastVersionWith(name) ?? 'older'} or another connector)`;
   }
   if (entry.since && !versionAtLeast(v, entry.since)) {
     return entry.renamed
@@ -102,9 +113,4 @@ export function chooseConnector(configured: string, vllmVersion: string | null):
         reason: `kv.connector is "auto" and vLLM ${vllmVersion} < 0.13.0 predates the ExampleConnector rename`,
         vllmVersion: version,
       };
-}
-
-export async function resolveConnector(configured: string, command: string[]): Promise<ConnectorChoice> {
-  if (configured !== 'auto') return chooseConnector(configured, null);
-  return chooseConnector(configured, await probeVllmVersion(command));
 }

@@ -20,7 +20,8 @@ export function registerEngineMetrics(registry: Registry, engines: readonly Engi
     });
   };
   counter('pd_engine_restarts_total', 'Engine restarts by the supervisor', (e) => e.state.restarts);
-  counter('pd_engine_kv_cache_hits_total', 'External Cache Hit! lines in engine logs', (e) => e.counters.cacheHits);
+  counter('pd_engine_kv_cache_hits_total', 'KV cache loads from the connector (Inject KV cache lines in engine logs)', (e) => e.counters.cacheHits);
+  counter('pd_engine_kv_lookup_hits_total', 'Connector lookups that found a stored entry (External Cache Hit! lines)', (e) => e.counters.lookupHits);
   counter('pd_engine_kv_injected_tokens_total', 'Tokens reported by Inject KV cache lines', (e) => e.counters.injectedTokens);
   counter('pd_engine_log_errors_total', 'ERROR lines and tracebacks in engine logs', (e) => e.counters.errors);
   new client.Gauge({
