@@ -179,7 +179,19 @@ export const sprintSchema = z
     ignoreEos: z.boolean().default(true),
     burstiness: z.number().positive().default(1).describe('Gamma shape of arrival gaps (1 = Poisson).'),
     maxConcurrency: z.number().int().positive().optional().describe('Cap on requests in flight from the client.'),
-    seed: z.number().int().default(0),
+    seed: z.number().int().default(0).describe('Seed of the first run; each later run of the sprint uses its own (fresh prompts).'),
+    numWarmups: z
+      .number()
+      .int()
+      .min(0)
+      .default(8)
+      .describe('Warm-up requests sent once before the first run (excluded from the results).'),
+    rangeRatio: z.number().min(0).lt(1).default(0).describe('Random lengths uniform in [len x (1-r), len x (1+r)].'),
+    prefixLen: z.number().int().min(0).default(0).describe('Shared prefix tokens in front of every random prompt.'),
+    stopWhenSaturated: z
+      .boolean()
+      .default(true)
+      .describe('Skip the higher steady rates once a rate is clearly saturated (the flood run still runs).'),
   })
   .strict();
 
