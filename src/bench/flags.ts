@@ -229,6 +229,25 @@ export type SearchFlags = z.infer<typeof searchFlagsSchema>;
 export const sprintFlagsSchema = commonFlagsSchema.extend({ sheet: z.boolean().optional() });
 export type SprintFlags = z.infer<typeof sprintFlagsSchema>;
 
+/** `pd bench matrix` (the configs come from -c/--config, read apart: the root command owns that flag). */
+export const matrixFlagsSchema = z.object({
+  simulate: z.boolean().optional(),
+  rates: numberList({ above: 0 }).optional(),
+  duration: numberText({ above: 0 }).optional(),
+  floodPrompts: numberText({ int: true, min: 0 }).optional(),
+  sheet: z.string().min(1).optional(),
+  resume: z.boolean().optional(),
+  resultsDir: z.string().min(1).optional(),
+  search: z.boolean().optional(),
+  goodput: goodputText.optional(),
+  attainment: numberText({ above: 0, max: 1 }).optional(),
+  precision: numberText({ above: 0, below: 1 }).optional(),
+  budget: numberText({ above: 0 }).optional(),
+  progress: z.boolean().optional(),
+  json: z.boolean().optional(),
+});
+export type MatrixFlags = z.infer<typeof matrixFlagsSchema>;
+
 const sprintDefaults = defaultConfig().bench.sprint;
 const fromConfig = (path: string, value: unknown): string => `(default: ${path} = ${JSON.stringify(value)})`;
 

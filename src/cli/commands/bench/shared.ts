@@ -43,7 +43,9 @@ export function flagValues(cmd: Command): Record<string, unknown> {
   const chain: Command[] = [];
   for (let c: Command | null = cmd.parent; c !== null && c.parent !== null; c = c.parent) chain.unshift(c);
   for (const c of chain) for (const [k, v] of Object.entries(c.opts())) if (c.getOptionValueSource(k) === 'cli') out[k] = v;
-  Object.assign(out, cmd.opts());
+  // Commander hands a flag both commands define to the parent, wherever it was written; the subcommand's own
+  // default must not undo it.
+  for (const [k, v] of Object.entries(cmd.opts())) if (!(k in out) || cmd.getOptionValueSource(k) !== 'default') out[k] = v;
   return out;
 }
 
