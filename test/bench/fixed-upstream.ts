@@ -58,6 +58,8 @@ export interface TruthRecord {
   ttftMs: number;
   /** Gaps between consecutive content chunk writes. */
   itlsMs: number[];
+  /** Request headers parsed (the handler starts) → body fully read: the upstream's own intake time. */
+  readMs: number;
 }
 
 export interface FixedUpstream {
@@ -212,7 +214,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
       );
       writes.push(performance.now());
     }
-    if (writes.length > 0) truth.push({ ttftMs: writes[0]! - arrived, itlsMs: writes.slice(1).map((w, i) => w - writes[i]!) });
+    if (writes.length > 0) truth.push({ ttftMs: writes[0]! - arrived, itlsMs: writes.slice(1).map((w, i) => w - writes[i]!), readMs: arrived - t0 });
     if (o.includeUsage) send({ id, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens } });
     res.write(`${prefix}[DONE]\n\n`);
     res.end();
