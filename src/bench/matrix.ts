@@ -61,8 +61,13 @@ export interface MatrixOptions {
   search?: SearchSettings | null;
 }
 
-function upEstimate(simulate: boolean): number {
+export function upEstimate(simulate: boolean): number {
   return simulate ? 3 : 120;
+}
+
+/** Rough seconds of one sprint run: its send window plus a drain; a flood run by its size. */
+export function runEstimateS(run: PlannedRun, durationSeconds: number): number {
+  return run.kind === 'flood' ? Math.max(5, run.count / 50) : durationSeconds + 2;
 }
 
 /** Load every config and plan the matrix (no process is started). */
@@ -87,7 +92,7 @@ export async function planMatrix(o: MatrixOptions): Promise<MatrixPlan> {
     const stateDir = join(resultsDir, '.matrix', set);
     const pd: PdConfig = { ...config, stateDir, bench: { ...config.bench, sprint } };
     const runs = planSprint(sprint);
-    const runS = runs.reduce((s, r) => s + (r.kind === 'flood' ? Math.max(5, r.count / 50) : sprint.durationSeconds + 2), 0);
+    const runS = runs.reduce((s, r) => s + runEstimateS(r, sprint.durationSeconds), 0);
     const estimateS = upEstimate(o.simulate) + runS + (o.search ? o.search.budgetSeconds : 0) + 2;
     topologies.push({ config: resolve(path), set, connector: config.kv.connector, engines: config.producers.length + config.consumers.length, pd, runs, stateDir, estimateS });
   }

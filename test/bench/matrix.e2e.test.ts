@@ -29,7 +29,13 @@ async function writeConfig(name: string, set: string, connector: 'SharedStorageC
     kv: connector === 'NixlConnector' ? { connector, nixlSideChannelBasePort: side } : { connector, sharedStoragePath: join(dir, `kv-${name}`) },
     health: { timeoutSeconds: 30, intervalMs: 50 },
     supervisor: { backoffMs: 100, stopGraceSeconds: 5 },
-    bench: { set, resultsDir: join(dir, 'results'), sheet: join(dir, 'results', 'sheet.csv'), sprint: { inputLen: 16, outputLen: 4, numWarmups: 2 } },
+    bench: {
+      set,
+      resultsDir: join(dir, 'results'),
+      sheet: join(dir, 'results', 'sheet.csv'),
+      sprint: { inputLen: 16, outputLen: 4, numWarmups: 2 },
+      search: { probeSeconds: 0.3, minRate: 8 },
+    },
   };
   configs[name] = join(dir, `${name}.json`);
   await writeFile(configs[name], JSON.stringify(cfg));
@@ -55,7 +61,7 @@ after(async () => {
 
 test('two PD topologies and one that cannot start: the sheet, the comparison, the report, the gap', async () => {
   const r = await runPd(
-    ['bench', 'matrix', '-c', configs.shared!, '-c', configs.broken!, '-c', configs.nixl!, '--simulate', '--rates', '2', '--duration', '0.5', '--flood-prompts', '2', '--no-progress'],
+    ['bench', 'matrix', '-c', configs.shared!, '-c', configs.broken!, '-c', configs.nixl!, '--simulate', '--rates', '2', '--duration', '0.5', '--flood-prompts', '2', '--no-progress', '--search', '--goodput', 'ttft:5000', '--budget', '1.5'],
     { cwd: dir, env: SIM_ENV, timeoutMs: 120_000 },
   );
   assert.equal(r.code, 1, `a topology failed, so the exit code is not 0\n${r.stderr}`);
@@ -67,6 +73,10 @@ test('two PD topologies and one that cannot start: the sheet, the comparison, th
   assert.match(r.stderr, /tensor-parallelism: pd up failed:/);
   assert.match(r.stderr, /gap pd-disaggregation -> tensor-parallelism: \d+\.\d s/);
   assert.match(r.stdout, /pd-disaggregation vs pd-disaggregation-nixl/, 'the compare table of the sets that ran');
+  // --search: each topology that ran gets its SLO capacity.
+  assert.match(r.stdout, /SLO capacity \(pd bench search\):\n {2}pd-disaggregation +max_rate \d+(\.\d+)? req\/s/);
+  assert.match(r.stdout, /\n {2}pd-disaggregation-nixl +max_rate \d+/);
+  assert.ok((await readdir(join(dir, 'results', 'pd-disaggregation-nixl'))).some((f) => f.startsWith('search-')));
   // Every block of the sheet: the two that ran are filled, the one that failed stays empty (never zeros).
   const sheet = parseSheet(await readFile(join(dir, 'results', 'sheet.csv'), 'utf8'));
   const block = (set: string) => sheet.sets.find((s) => s.set === set)!;

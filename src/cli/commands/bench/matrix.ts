@@ -7,7 +7,7 @@ import { action } from '../../run-command.js';
 import { err, info, printJson, warn } from '../../output.js';
 import { loadConfig } from '../../../config/load.js';
 import { matrixFlagsSchema, parseFlags } from '../../../bench/flags.js';
-import { planMatrix, runMatrix, type MatrixPlan } from '../../../bench/matrix.js';
+import { planMatrix, runEstimateS, runMatrix, upEstimate, type MatrixPlan } from '../../../bench/matrix.js';
 import { searchSettings } from '../../../bench/search-run.js';
 import { compareSets, formatComparison } from '../../../bench/compare.js';
 import { writeReport } from '../../../bench/report/html.js';
@@ -88,10 +88,17 @@ async function matrixCommand(cmd: Command, positional: string[]): Promise<number
   });
   printPlan(plan);
   const started = performance.now();
-  let estimateLeft = plan.estimateS;
+  // The ETA: the estimates of what is left, scaled by how the estimates of what is done compared with reality.
+  let doneEstimate = 0;
+  let leftEstimate = plan.estimateS;
+  const account = (seconds: number): void => {
+    doneEstimate += seconds;
+    leftEstimate = Math.max(0, leftEstimate - seconds);
+  };
   const overall = (what: string): void => {
     const elapsed = (performance.now() - started) / 1000;
-    info(err.cyan(`matrix ${fmtS(elapsed)} elapsed, ETA ${fmtS(Math.max(0, estimateLeft))}: ${what}`));
+    const pace = doneEstimate > 0 ? Math.min(3, Math.max(0.5, elapsed / doneEstimate)) : 1;
+    info(err.cyan(`matrix ${fmtS(elapsed)} elapsed, ETA ${fmtS(leftEstimate * pace)}: ${what}`));
   };
   const sig = interruptHandling();
   let progress: ReturnType<typeof createProgress> | null = null;
@@ -107,23 +114,41 @@ async function matrixCommand(cmd: Command, positional: string[]): Promise<number
       abortSignal: sig.abort.signal,
       hooks: {
         onTopologyStart: (t, i) => overall(`[${i + 1}/${plan.topologies.length}] ${t.set}: pd up -d${plan.simulate ? ' --simulate' : ''}`),
-        onUp: (t, ms, ok, error) => (ok ? info(err.dim(`${t.set}: ready in ${(ms / 1000).toFixed(1)} s`)) : warn(`${t.set}: ${error}`)),
+        onUp: (t, ms, ok, error) => {
+          account(upEstimate(plan.simulate));
+          // A topology that did not start does none of its runs.
+          if (!ok) account(t.runs.reduce((s, r) => s + runEstimateS(r, t.pd.bench.sprint.durationSeconds), 0) + (search ? search.budgetSeconds : 0));
+          if (ok) info(err.dim(`${t.set}: ready in ${(ms / 1000).toFixed(1)} s`));
+          else warn(`${t.set}: ${error}`);
+        },
         onRunStart: (t, run, k, total) => {
           overall(`${t.set} ${run.name} (${k + 1}/${total})`);
           progress = createProgress({ label: `${t.set} ${run.name}`, total: run.count, enabled: f.progress !== false && !f.json });
           return progress.onEvent;
         },
-        onRunEnd: (t, _run, out) => {
+        onRunEnd: (t, run, out) => {
           progress?.done();
           done++;
           if (!f.json) process.stdout.write(formatSummary(out.result));
-          estimateLeft = plan.estimateS - (performance.now() - started) / 1000;
+          account(runEstimateS(run, t.pd.bench.sprint.durationSeconds));
           if (out.result.pd_failed) warn(`${t.set} ${out.result.pd_run_name} failed: ${out.result.pd_error}`);
         },
-        onSkip: (t, run, reason) => warn(`${t.set}: skipping ${run.name}: ${reason}`),
-        onSearch: (t, r) => !f.json && process.stdout.write(`${t.set}: ${formatAnswer(r)}\n`),
-        onDown: (t, ms) => info(err.dim(`${t.set}: pd down in ${(ms / 1000).toFixed(1)} s`)),
-        onResumeSkip: (t) => info(`${t.set}: complete in ${plan.resultsDir}, skipped (--resume)`),
+        onSkip: (t, run, reason) => {
+          account(runEstimateS(run, t.pd.bench.sprint.durationSeconds));
+          warn(`${t.set}: skipping ${run.name}: ${reason}`);
+        },
+        onSearch: (t, r) => {
+          account(search?.budgetSeconds ?? 0);
+          if (!f.json) process.stdout.write(`${t.set}: ${formatAnswer(r)}\n`);
+        },
+        onDown: (t, ms) => {
+          account(2);
+          info(err.dim(`${t.set}: pd down in ${(ms / 1000).toFixed(1)} s`));
+        },
+        onResumeSkip: (t) => {
+          account(t.estimateS);
+          info(`${t.set}: complete in ${plan.resultsDir}, skipped (--resume)`);
+        },
       },
     });
     const sets = res.topologies.filter((t) => t.status !== 'failed' || t.runs.some((r) => !r.pd_failed)).map((t) => t.set);
@@ -141,6 +166,11 @@ async function matrixCommand(cmd: Command, positional: string[]): Promise<number
     if (f.json) printJson({ ...res, plan: { ...plan, topologies: plan.topologies.map(({ pd: _pd, ...t }) => t) }, report, comparison });
     else {
       for (const g of res.gaps) info(`gap ${g.from} -> ${g.to}: ${(g.ms / 1000).toFixed(1)} s (pd down, then pd up to ready)`);
+      const caps = res.topologies.filter((t) => t.capacity !== null);
+      if (caps.length > 0) {
+        process.stdout.write('\nSLO capacity (pd bench search):\n');
+        for (const t of caps) process.stdout.write(`  ${t.set.padEnd(28)} ${formatAnswer(t.capacity!)}\n`);
+      }
       const failed = res.topologies.filter((t) => t.status === 'failed');
       for (const t of failed) warn(`${t.set} failed: ${t.error}`);
       if (res.sheetError) warn(`sheet not fully updated: ${res.sheetError}`);
