@@ -69,7 +69,7 @@ test('two PD topologies and one that cannot start: the sheet, the comparison, th
   assert.match(r.stderr, /matrix: 3 topologies on the simulator/);
   assert.match(r.stderr, /1\. pd-disaggregation .*SharedStorageConnector.*rates 2 x 0\.5 s, flood 2/);
   assert.match(r.stderr, /estimated total \d+s/);
-  assert.match(r.stderr, /ETA \d+s: pd-disaggregation steady-rate2 \(1\/2\)/);
+  assert.match(r.stderr, /ETA (\d+m)?\d+s: pd-disaggregation steady-rate2 \(1\/2\)/);
   assert.match(r.stderr, /tensor-parallelism: pd up failed:/);
   assert.match(r.stderr, /gap pd-disaggregation -> tensor-parallelism: \d+\.\d s/);
   assert.match(r.stdout, /pd-disaggregation vs pd-disaggregation-nixl/, 'the compare table of the sets that ran');
