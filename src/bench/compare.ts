@@ -1,13 +1,16 @@
 /**
  * `pd bench compare`: sets side by side, per rate (steady) and flood. For every metric cell — TTFT/TPOT/ITL
  * mean, median and p99 (lower wins) and, from run results, request and output throughput (higher wins) — the
- * value of each set, its delta against the first set (the baseline) in absolute terms and in %, and which set
- * wins. Input is either archived run results (`compareSets`) or a sprint sheet CSV (`compareSheets`, e.g. the
- * reference real-GPU sheet). The `Comparison` object is what `--json` prints.
+ * value of each set, its delta against the first set (the baseline) in absolute terms and in %, whether that
+ * delta is significant (significance.ts: a bootstrap interval on per-request samples, else a stated threshold),
+ * and the winner: the best set, when it is significantly better than every other; otherwise the cell has "no
+ * significant difference". Input is either archived run results (`compareSets`) or a sprint sheet CSV
+ * (`compareSheets`, e.g. the reference real-GPU sheet). The `Comparison` object is what `--json` prints.
  */
 import { Chalk } from 'chalk';
 import { UsageError } from '../util/errors.js';
-import { loadRunResults } from './result.js';
+import { loadRunResults, type RunResult } from './result.js';
+import { judge, LATENCY_THRESHOLD, samplesOf, THROUGHPUT_THRESHOLD, type SampleMetric, type SampleStat, type Significance } from './significance.js';
 import { readSheet } from './sheet.js';
 import {
   type PointKey,
@@ -37,6 +40,11 @@ export interface CompareDelta {
   abs: number;
   /** abs / baseline × 100; null when the baseline is 0. */
   pct: number | null;
+  /** Whether the difference is real (significance.ts): a bootstrap interval excluding 0, or a stated threshold. */
+  significant: boolean;
+  method: Significance['method'];
+  /** 95% bootstrap interval of the difference (bootstrap only). */
+  ci: [number, number] | null;
 }
 
 export interface CompareCell extends CompareMetric {
@@ -44,8 +52,12 @@ export interface CompareCell extends CompareMetric {
   values: Record<string, number | null>;
   /** Per non-baseline set: its delta against the baseline (null when either value is missing). */
   deltas: Record<string, CompareDelta | null>;
-  /** The set with the best value; null when fewer than two sets have a value or the best ones tie. */
+  /**
+   * The set with the best value, when it is significantly better than every other set with a value; null when
+   * fewer than two sets have a value or no difference is significant.
+   */
   winner: string | null;
+  /** Two or more values and no significant winner: "no significant difference". */
   tie: boolean;
 }
 
@@ -58,6 +70,7 @@ export interface ComparePoint extends PointKey {
 export interface CompareSummary {
   /** Cells where at least two sets have a value. */
   compared: number;
+  /** Cells with no significant difference (no winner). */
   ties: number;
   /** Wins per set over all cells. */
   wins: Record<string, number>;
@@ -96,8 +109,8 @@ const THROUGHPUT_COMPARE_METRICS: CompareMetric[] = [
 /** Every metric a comparison of run results covers (sheets cover the latency ones only). */
 export const COMPARE_METRICS: readonly CompareMetric[] = [...LATENCY_COMPARE_METRICS, ...THROUGHPUT_COMPARE_METRICS];
 
-/** One set's values per point: pointId → { point, values by metric key }. */
-type SetSeries = Map<string, { point: PointKey; values: Record<string, number | null> }>;
+/** One set's values per point: pointId → { point, values by metric key, the run behind them (per-request samples) }. */
+type SetSeries = Map<string, { point: PointKey; values: Record<string, number | null>; run?: RunResult }>;
 
 function checkSets(sets: string[]): void {
   if (sets.length < 2)
@@ -121,7 +134,7 @@ export async function compareSets(opts: { resultsDir: string; sets: string[] }):
     for (const [id, { point, run }] of latestPerPoint(runs)) {
       const values: Record<string, number | null> = {};
       for (const m of COMPARE_METRICS) values[m.key] = numberField(run, m.key);
-      s.set(id, { point, values });
+      s.set(id, { point, values, run });
     }
     series.set(set, s);
   }
@@ -173,29 +186,70 @@ function buildComparison(
       label: pointLabel(point),
       cells: metrics.map((m) => {
         const values: Record<string, number | null> = {};
-        for (const set of sets) values[set] = series.get(set)?.get(id)?.values[m.key] ?? null;
-        return { ...m, values, deltas: deltasOf(values, sets), ...winnerOf(values, m.better) };
+        const runs: Record<string, RunResult | undefined> = {};
+        for (const set of sets) {
+          values[set] = series.get(set)?.get(id)?.values[m.key] ?? null;
+          runs[set] = series.get(set)?.get(id)?.run;
+        }
+        const sig = significanceOf(m, values, runs);
+        return { ...m, values, deltas: deltasOf(values, sets, sig), ...winnerOf(values, m.better, sig) };
       }),
     }));
   return { source, from, sets: [...sets], baseline, points, summary: summarize(points, sets) };
 }
 
-function deltasOf(values: Record<string, number | null>, sets: string[]): Record<string, CompareDelta | null> {
+/** The sample metric and statistic behind a latency cell key (mean_ttft_ms → ttft/mean), else null. */
+function sampleKey(key: string): { metric: SampleMetric; stat: SampleStat } | null {
+  const m = /^(mean|median|p99)_(ttft|tpot|itl)_ms$/.exec(key);
+  return m ? { stat: m[1] as SampleStat, metric: m[2] as SampleMetric } : null;
+}
+
+/** A memoised judge of "is set b's value different from set a's" for one cell. */
+function significanceOf(m: CompareMetric, values: Record<string, number | null>, runs: Record<string, RunResult | undefined>) {
+  const memo = new Map<string, Significance>();
+  const samples = new Map<string, Float64Array | null>();
+  const sk = sampleKey(m.key);
+  const samplesFor = (set: string): Float64Array | null => {
+    if (!sk) return null;
+    if (!samples.has(set)) samples.set(set, runs[set] ? samplesOf(runs[set], sk.metric) : null);
+    return samples.get(set)!;
+  };
+  return (a: string, b: string): Significance => {
+    const key = `${a}\n${b}`;
+    let r = memo.get(key);
+    if (!r) {
+      r = judge(values[a]!, values[b]!, m.group === 'throughput' ? 'throughput' : 'latency', sk ? { base: samplesFor(a), other: samplesFor(b), stat: sk.stat } : null);
+      memo.set(key, r);
+    }
+    return r;
+  };
+}
+
+function deltasOf(values: Record<string, number | null>, sets: string[], sig: (a: string, b: string) => Significance): Record<string, CompareDelta | null> {
   const base = values[sets[0]!] ?? null;
   const out: Record<string, CompareDelta | null> = {};
   for (const set of sets.slice(1)) {
     const v = values[set] ?? null;
-    out[set] = base === null || v === null ? null : { abs: v - base, pct: base === 0 ? null : ((v - base) / base) * 100 };
+    if (base === null || v === null) {
+      out[set] = null;
+      continue;
+    }
+    const s = v === base ? { significant: false, method: 'threshold' as const, ci: null } : sig(sets[0]!, set);
+    out[set] = { abs: v - base, pct: base === 0 ? null : ((v - base) / base) * 100, significant: s.significant, method: s.method, ci: s.ci };
   }
   return out;
 }
 
-function winnerOf(values: Record<string, number | null>, better: CompareMetric['better']): { winner: string | null; tie: boolean } {
+function winnerOf(values: Record<string, number | null>, better: CompareMetric['better'], sig: (a: string, b: string) => Significance): { winner: string | null; tie: boolean } {
   const present = Object.entries(values).filter((e): e is [string, number] => e[1] !== null);
   if (present.length < 2) return { winner: null, tie: false };
   const best = better === 'lower' ? Math.min(...present.map((e) => e[1])) : Math.max(...present.map((e) => e[1]));
   const top = present.filter((e) => e[1] === best);
-  return top.length === 1 ? { winner: top[0]![0], tie: false } : { winner: null, tie: true };
+  if (top.length > 1) return { winner: null, tie: true };
+  const w = top[0]![0];
+  // The best set wins only when it is significantly better than every other set.
+  const clear = present.every(([set]) => set === w || sig(set, w).significant);
+  return clear ? { winner: w, tie: false } : { winner: null, tie: true };
 }
 
 function summarize(points: ComparePoint[], sets: string[]): CompareSummary {
@@ -270,6 +324,7 @@ export function formatComparison(c: Comparison, opts: { color?: boolean } = {}):
         const d = cell.deltas[set] ?? null;
         const text = fmtDelta(d);
         if (d === null || d.abs === 0) return text;
+        if (!d.significant) return ch.dim(text);
         const better = cell.better === 'lower' ? d.abs < 0 : d.abs > 0;
         return better ? ch.green(text) : ch.red(text);
       };
@@ -277,13 +332,13 @@ export function formatComparison(c: Comparison, opts: { color?: boolean } = {}):
         `${cell.label} (${cell.unit})`,
         ...c.sets.map((s) => (cell.winner === s ? ch.green(fmt(cell.values[s] ?? null)) : fmt(cell.values[s] ?? null))),
         ...others.map(colourDelta),
-        cell.tie ? 'tie' : cell.winner === null ? '—' : ch.green(cell.winner),
+        cell.tie ? ch.dim('no significant difference') : cell.winner === null ? '—' : ch.green(cell.winner),
       ]);
     }
     lines.push(...table(rows, (i) => i > 0 && i <= c.sets.length + others.length).map((l) => `  ${l}`));
   }
   const s = c.summary;
-  lines.push('', ch.bold(`Summary: ${s.compared} cells compared${s.ties > 0 ? `, ${s.ties} ties` : ''}`));
+  lines.push('', ch.bold(`Summary: ${s.compared} cells compared${s.ties > 0 ? `, ${s.ties} without a significant difference` : ''}`));
   const rows = c.sets.map((set) => [
     set,
     `wins ${s.wins[set]}/${s.compared}`,
@@ -291,5 +346,11 @@ export function formatComparison(c: Comparison, opts: { color?: boolean } = {}):
   ]);
   lines.push(...table(rows, () => false).map((l) => `  ${l}`));
   lines.push(s.leader === null ? '  no overall winner' : `  ${ch.green(s.leader)} wins the most cells`);
+  lines.push(
+    ch.dim(
+      `  a difference counts when significant: a 95% bootstrap interval on per-request samples that excludes 0, ` +
+        `else at least ${LATENCY_THRESHOLD * 100}% (latency) or ${THROUGHPUT_THRESHOLD * 100}% (throughput); others are dimmed`,
+    ),
+  );
   return lines.join('\n') + '\n';
 }

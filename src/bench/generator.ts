@@ -6,7 +6,7 @@
  * client queue time; it is not lateness).
  */
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { sleep } from '../util/timers.js';
 import type { Dispatcher } from 'undici';
 import { sendRequest, type PromptSpec, type RequestOutcome, type RequestSettings } from './request.js';
 
@@ -24,7 +24,10 @@ export interface LoadOptions {
   onEvent?: (ev: LoadEvent) => void;
 }
 
-export type LoadEvent = { type: 'sent'; index: number } | { type: 'done'; index: number; success: boolean };
+export type LoadEvent =
+  | { type: 'sent'; index: number }
+  /** ttftMs / itlMs are the request's own (read-only; for running statistics such as the progress line). */
+  | { type: 'done'; index: number; success: boolean; ttftMs: number | null; itlMs: readonly number[] };
 
 export interface TimedOutcome extends RequestOutcome {
   index: number;
@@ -224,8 +227,8 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
   };
   if (opts.stopSignal?.aborted) stopped = true;
   opts.stopSignal?.addEventListener('abort', onStop, { once: true });
-  const stopWait = opts.stopSignal ?? new AbortController().signal;
 
+  const idPrefix = opts.settings.requestIdPrefix ?? null;
   const runStart = performance.now();
   const launch = async (i: number, arrivedAt: number): Promise<void> => {
     inflight++;
@@ -238,9 +241,9 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
       const sentAt = performance.now();
       opts.onEvent?.({ type: 'sent', index: i });
       try {
-        const o = await sendRequest(opts.dispatcher, opts.settings, prompts[i]!, opts.abortSignal, onIo);
+        const o = await sendRequest(opts.dispatcher, opts.settings, prompts[i]!, opts.abortSignal, onIo, idPrefix === null ? null : idPrefix + i);
         store.record(i, o, offsetsMs[i]!, arrivedAt - runStart, sentAt - arrivedAt, runStart);
-        opts.onEvent?.({ type: 'done', index: i, success: o.success });
+        opts.onEvent?.({ type: 'done', index: i, success: o.success, ttftMs: o.ttftMs, itlMs: o.itlMs });
       } finally {
         sem?.release();
       }
@@ -276,11 +279,7 @@ export async function runLoad(opts: LoadOptions): Promise<LoadResult> {
     const sparse = next === 0 || offsetsMs[next]! - offsetsMs[next - 1]! >= SPIN_MIN_GAP_MS;
     const wait = due - performance.now();
     if (wait > 1.5 || (wait > 0 && !sparse)) {
-      try {
-        await sleep(Math.max(1, Math.floor(sparse ? wait - 1 : wait)), undefined, { signal: stopWait });
-      } catch {
-        break; // stopped while waiting
-      }
+      if (!(await sleep(Math.max(1, Math.floor(sparse ? wait - 1 : wait)), opts.stopSignal))) break; // stopped while waiting
     } else if (wait > 0.02) {
       await new Promise<void>((r) => setImmediate(r));
     }

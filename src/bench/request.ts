@@ -12,13 +12,26 @@ import { stageTimes } from './server-timing.js';
 
 export type Endpoint = 'chat' | 'completions';
 
+export interface ChatMessage {
+  role: string;
+  content: string;
+}
+
 export interface PromptSpec {
   /** Text (chat or completions) or token ids (completions only). */
   prompt: string | number[];
+  /** Chat: the whole conversation to send (system prompt, earlier turns); default one user message of `prompt`. */
+  messages?: ChatMessage[];
   /** Input length the dataset promised (replaced by the server's usage.prompt_tokens when present). */
   promptLen: number;
   /** max_tokens / max_completion_tokens. */
   outputLen: number;
+  /** Chat: the token count each text should have (the prompt, or each message), for exact-length alignment. */
+  textTokens?: number[];
+  /** prefix-sharing: which shared prompt; multi-turn: which conversation. */
+  group?: number;
+  /** multi-turn: the turn (1-based). */
+  turn?: number;
 }
 
 export interface RequestSettings {
@@ -28,7 +41,12 @@ export interface RequestSettings {
   /** Path prefix of the base URL (e.g. "" or "/proxy"); the endpoint path is appended. */
   basePath: string;
   apiKey?: string;
-  extraBody?: Record<string, unknown>;
+  /** Merged into every body after pd's own fields (sampling flags, --extra-body), as vLLM does. */
+  extraBody?: Record<string, unknown> | null;
+  /** Extra headers (--header); x-request-id is set per request on top of them, as vLLM does. */
+  headers?: Record<string, string> | null;
+  /** x-request-id of request i is `${requestIdPrefix}${i}`; none sent when unset. */
+  requestIdPrefix?: string | null;
   /** Keep generated texts (large runs can turn this off). */
   keepText?: boolean;
 }
@@ -66,7 +84,7 @@ export function buildBody(settings: RequestSettings, spec: PromptSpec): Record<s
   const body: Record<string, unknown> = { model: settings.model, stream: true, stream_options: { include_usage: true } };
   if (settings.ignoreEos) body.ignore_eos = true;
   if (settings.endpoint === 'chat') {
-    body.messages = [{ role: 'user', content: typeof spec.prompt === 'string' ? spec.prompt : spec.prompt.join(' ') }];
+    body.messages = spec.messages ?? [{ role: 'user', content: typeof spec.prompt === 'string' ? spec.prompt : spec.prompt.join(' ') }];
     body.max_completion_tokens = spec.outputLen;
   } else {
     body.prompt = spec.prompt;
@@ -118,16 +136,25 @@ export function errorKindOf(e: unknown): string {
 
 const STREAM = { stream: true } as const;
 
-/** Request headers, made once per settings object (they are the same for every request of a run). */
+/** The headers every request of a run shares, made once per settings object. */
 const headersCache = new WeakMap<RequestSettings, Record<string, string>>();
-function requestHeaders(settings: RequestSettings): Record<string, string> {
+function baseHeaders(settings: RequestSettings): Record<string, string> {
   let h = headersCache.get(settings);
   if (!h) {
     h = { 'content-type': 'application/json', accept: 'text/event-stream' };
     if (settings.apiKey) h.authorization = `Bearer ${settings.apiKey}`;
+    // --header overrides pd's defaults; the request id is set last (vllm/benchmarks/lib/endpoint_request_func.py,
+    // _update_headers_common).
+    if (settings.headers) for (const [k, v] of Object.entries(settings.headers)) h[k.toLowerCase()] = v;
     headersCache.set(settings, h);
   }
   return h;
+}
+
+/** Headers of one request: the shared ones plus its x-request-id when ids are on. */
+export function requestHeaders(settings: RequestSettings, requestId: string | null): Record<string, string> {
+  const h = baseHeaders(settings);
+  return requestId === null ? h : { ...h, 'x-request-id': requestId };
 }
 
 function headerValue(h: Record<string, string | string[] | undefined>, name: string): string | null {
@@ -144,9 +171,11 @@ export async function sendRequest(
   signal?: AbortSignal,
   /** Called after each piece of the response is handled (the generator sends due requests from it). */
   onIo?: () => void,
+  /** Sent as x-request-id (and kept in the outcome). */
+  requestId: string | null = null,
 ): Promise<RequestOutcome> {
   const body = JSON.stringify(buildBody(settings, spec));
-  const headers = requestHeaders(settings);
+  const headers = requestHeaders(settings, requestId);
   const out: RequestOutcome = {
     success: false,
     status: null,

@@ -167,6 +167,38 @@ export const runResultSchema = z
     pd_seed: z.number().int().nullable().default(null),
     /** Requests sent (= num_prompts unless partial). */
     pd_sent: z.number().int().min(0).optional(),
+    /**
+     * True when the run produced no measurement (every request failed, or it could not run at all): its numbers
+     * are vLLM's zeros and every reader (sheet, long CSV, compare, report) treats them as missing.
+     */
+    pd_failed: z.boolean().default(false),
+    /** Why the run failed (the first request error, or what stopped it). */
+    pd_error: z.string().nullable().default(null),
+    /** What served the run: pd's simulator, real engines, or unknown (a --target pd did not start). */
+    pd_engines: z.enum(['simulated', 'real', 'unknown']).default('unknown'),
+    pd_ignore_eos: z.boolean().nullable().default(null),
+    /** Warm-up requests sent before this run (not in its results). */
+    pd_num_warmups: z.number().int().min(0).default(0),
+    /** x-request-id of request i is this prefix + i (see the .requests.jsonl's request_id). */
+    pd_request_id_prefix: z.string().nullable().default(null),
+    /** Names of the --header headers sent (values are not stored: they may be secrets). */
+    pd_header_names: z.array(z.string()).nullable().default(null),
+    /** Sampling flags and --extra-body merged into every request body. */
+    pd_extra_body: z.record(z.string(), z.unknown()).nullable().default(null),
+    /** --metadata pairs (also written top-level, as vLLM does). */
+    pd_metadata: z.record(z.string(), z.string()).nullable().default(null),
+    /** How prompt lengths were made exact (see dataset.ts PromptTokens). */
+    pd_prompt_tokens: z
+      .object({ source: z.string(), chat_template_tokens: z.number().int().nullable(), adjusted: z.number().int(), pruned: z.number().int() })
+      .nullable()
+      .default(null),
+    /** Coordinates of a sweep run (--max-concurrency list, --lengths). */
+    pd_sweep: z
+      .object({ maxConcurrency: z.number().int().nullable(), inputLen: z.number().int().nullable(), outputLen: z.number().int().nullable() })
+      .nullable()
+      .default(null),
+    /** Whether the offered rate was clearly more than the target could serve (see saturation.ts). */
+    pd_saturation: z.object({ saturated: z.boolean(), reason: z.string().nullable() }).nullable().default(null),
   });
 
 export type RunResult = z.infer<typeof runResultSchema>;
@@ -175,6 +207,8 @@ export type RunResultInput = z.input<typeof runResultSchema>;
 /** One line of `<run-name>.requests.jsonl`. Times in ms relative to the run's start unless stated. */
 export const requestRecordSchema = z.object({
   index: z.number().int(),
+  /** The x-request-id sent (find the request in the proxy's and engines' logs); null when none was sent. */
+  request_id: z.string().nullable().optional(),
   /** Pre-computed arrival time. */
   scheduled_ms: num,
   /** When the request was actually handed to the socket (after any --max-concurrency wait). */

@@ -1,17 +1,23 @@
 /**
- * One benchmark run with the built-in generator: prompts → open-loop load → metrics → RunResult + files.
+ * One benchmark run with the built-in generator: prompts → warm-up → open-loop load → metrics → RunResult +
+ * files. A run that measured nothing (every request failed, or it could not start) is still archived, marked
+ * `pd_failed` with its error, so no reader mistakes its zeros for measurements.
  */
 import { Pool } from 'undici';
 import { arrivalOffsetsMs } from './arrivals.js';
-import { describeDataset, loadPrompts, type DatasetSpec } from './dataset.js';
+import { describeDataset, isSynthetic, loadPrompts, type DatasetSpec, type PromptTokens } from './dataset.js';
 import { runLoad, type LoadEvent, type TimedOutcome } from './generator.js';
-import { warmConnectionCount, warmConnections } from './warm-up.js';
+import { warmConnectionCount, warmConnections, warmRequests } from './warm-up.js';
 import { kvDelta, kvSnapshot } from './kv-stats.js';
 import { computeMetrics } from './metrics.js';
-import type { Endpoint } from './request.js';
+import type { Endpoint, RequestSettings } from './request.js';
 import { runResultSchema, type GoodputSlos, type RequestRecord, type RunKind, type RunResult } from './result.js';
-import { firstServedModel, type ServedModel } from './target.js';
+import { firstServedModel, servedBy, type ServedModel } from './target.js';
 import { pdVersion, vllmDate, writeRunFiles } from './write.js';
+import { judgeSaturation } from './saturation.js';
+import { runName, type PlannedRun, type RequestOptions } from './run-plan.js';
+
+export { rateLabel, runName } from './run-plan.js';
 
 export interface RunOptions {
   /** Base URL, e.g. http://127.0.0.1:8000 */
@@ -37,9 +43,16 @@ export interface RunOptions {
   percentiles?: number[];
   slos?: GoodputSlos | null;
   apiKey?: string;
-  label?: string | null;
-  /** Where the running stack's state lives (for KV cache hit counts). */
+  /** Headers, body extras, label, metadata and request ids (run-plan.ts requestOptions). */
+  request?: Partial<RequestOptions>;
+  /** Warm-up requests before the measured run (vLLM's --num-warmups; excluded from the results). */
+  numWarmups?: number;
+  /** Use the target's /tokenize for exact prompt lengths when it has one (default true). */
+  serverTokenizer?: boolean;
+  /** Where the running stack's state lives (KV cache hit counts, the engines' /tokenize, provenance). */
   stateDir?: string;
+  /** Sweep coordinates (stored in the result). */
+  sweep?: PlannedRun['sweep'];
   stopSignal?: AbortSignal;
   abortSignal?: AbortSignal;
   onEvent?: (ev: LoadEvent) => void;
@@ -55,20 +68,11 @@ export interface RunOutput {
   files: { json: string; requests: string } | null;
 }
 
-export function rateLabel(rate: number): string {
-  return rate === Infinity ? 'inf' : String(rate);
-}
-
-export function runName(kind: RunKind, rate: number, count: number, date = vllmDate()): string {
-  if (kind === 'steady') return `steady-rate${rateLabel(rate)}`;
-  if (kind === 'flood') return `flood-n${count}`;
-  return rate === Infinity ? `single-inf-n${count}-${date}` : `single-rate${rateLabel(rate)}-n${count}-${date}`;
-}
-
-function toRecord(o: TimedOutcome): RequestRecord {
+function toRecord(o: TimedOutcome, idPrefix: string | null): RequestRecord {
   const tpot = o.success && o.outputTokens > 1 && o.e2elMs !== null && o.ttftMs !== null ? (o.e2elMs - o.ttftMs) / (o.outputTokens - 1) : null;
   return {
     index: o.index,
+    request_id: idPrefix === null ? null : idPrefix + o.index,
     scheduled_ms: o.scheduledMs,
     sent_ms: o.sentMs,
     lateness_ms: o.latenessMs,
@@ -91,16 +95,78 @@ function toRecord(o: TimedOutcome): RequestRecord {
   };
 }
 
+function settingsOf(opts: RunOptions, served: ServedModel, basePath: string, idPrefix: string | null): RequestSettings {
+  return {
+    endpoint: opts.endpoint,
+    model: served.name,
+    ignoreEos: opts.ignoreEos ?? true,
+    basePath,
+    apiKey: opts.apiKey,
+    keepText: opts.keepText,
+    headers: opts.request?.headers ?? null,
+    extraBody: opts.request?.extraBody ?? null,
+    requestIdPrefix: idPrefix,
+  };
+}
+
+/** The result fields every run has, measured or not (vLLM's setup block and pd's provenance). */
+function setupFields(opts: RunOptions, served: ServedModel, startedAt: Date, engines: RunResult['pd_engines'], tokens: PromptTokens | null): Record<string, unknown> {
+  const backend = opts.endpoint === 'chat' ? 'openai-chat' : 'openai';
+  const d = opts.dataset;
+  const meta = opts.request?.metadata ?? null;
+  return {
+    date: vllmDate(startedAt),
+    endpoint_type: backend,
+    backend,
+    label: opts.request?.label ?? null,
+    model_id: served.root,
+    tokenizer_id: served.root,
+    num_prompts: opts.count,
+    // vLLM writes --metadata pairs as top-level keys; they never replace a key pd or vLLM defines.
+    ...Object.fromEntries(Object.entries(meta ?? {}).filter(([k]) => !(k in runResultSchema.shape))),
+    request_rate: opts.rate === Infinity ? 'inf' : opts.rate,
+    burstiness: opts.burstiness ?? 1,
+    max_concurrency: opts.maxConcurrency ?? null,
+    pd_version: pdVersion(),
+    pd_started_at: startedAt.toISOString(),
+    pd_set: opts.set,
+    pd_run_name: opts.runName ?? runName(opts.kind, opts.rate, opts.count, vllmDate(startedAt), opts.sweep),
+    pd_run_kind: opts.kind,
+    pd_target: opts.target,
+    pd_endpoint: opts.endpoint,
+    pd_engine: 'builtin',
+    pd_offered_rate: opts.rate === Infinity ? null : opts.rate,
+    pd_goodput_slos: opts.slos && Object.keys(opts.slos).length ? opts.slos : null,
+    pd_input_len: isSynthetic(d) ? d.inputLen : null,
+    pd_output_len: isSynthetic(d) ? d.outputLen : (d.outputLen ?? null),
+    pd_dataset: describeDataset(d),
+    pd_seed: opts.seed ?? 0,
+    pd_engines: engines,
+    pd_ignore_eos: opts.ignoreEos ?? true,
+    pd_num_warmups: opts.numWarmups ?? 0,
+    pd_request_id_prefix: opts.request?.requestIdPrefix ?? null,
+    pd_header_names: opts.request?.headers ? Object.keys(opts.request.headers) : null,
+    pd_extra_body: opts.request?.extraBody ?? null,
+    pd_metadata: meta,
+    pd_prompt_tokens: tokens,
+    pd_sweep: opts.sweep ?? null,
+  };
+}
+
 export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
   const startedAt = new Date();
   const served: ServedModel = opts.model ? { name: opts.model, root: opts.modelPath ?? opts.model } : await firstServedModel(opts.target, opts.apiKey);
+  const engines = await servedBy(opts.target, opts.stateDir);
   const seed = opts.seed ?? 0;
-  const { prompts } = await loadPrompts(opts.dataset, {
-    count: opts.count,
+  const promptOpts = {
     endpoint: opts.endpoint,
-    seed,
     model: opts.modelPath ?? served.root,
-  });
+    tokenizer:
+      opts.serverTokenizer === false
+        ? null
+        : { target: opts.target, stateDir: opts.stateDir, model: served.name, apiKey: opts.apiKey, headers: opts.request?.headers ?? undefined },
+  };
+  const { prompts, tokens } = await loadPrompts(opts.dataset, { ...promptOpts, count: opts.count, seed });
   const offsets = arrivalOffsetsMs({ count: opts.count, rate: opts.rate, burstiness: opts.burstiness ?? 1, seed });
   const url = new URL(opts.target);
   const pool = new Pool(url.origin, {
@@ -112,20 +178,25 @@ export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
     connect: { timeout: 10_000 },
   });
   const basePath = url.pathname.replace(/\/+$/, '');
-  await warmConnections(pool, basePath, warmConnectionCount(opts.count, opts.maxConcurrency), opts.apiKey, 5_000, opts.stopSignal);
-  const kvBefore = await kvSnapshot({ target: opts.target, stateDir: opts.stateDir });
+  const idPrefix = opts.request?.requestIdPrefix ?? null;
+  const settings = settingsOf(opts, served, basePath, idPrefix);
   let load;
+  let kvBefore = null;
   try {
+    await warmConnections(pool, basePath, warmConnectionCount(opts.count, opts.maxConcurrency), opts.apiKey, 5_000, opts.stopSignal);
+    const warmups = opts.numWarmups ?? 0;
+    if (warmups > 0) {
+      // Warm-up prompts have the run's shape but not its content (a synthetic dataset gets its own seed), so the
+      // measured requests are not served from a cache the warm-up filled.
+      const warm = isSynthetic(opts.dataset)
+        ? (await loadPrompts(opts.dataset, { ...promptOpts, count: warmups, seed: seed ^ 0x5eed })).prompts
+        : prompts.slice(0, 1);
+      await warmRequests(pool, { ...settings, requestIdPrefix: idPrefix === null ? null : `${idPrefix}warmup-` }, warm, warmups, opts.maxConcurrency ?? null, opts.abortSignal);
+    }
+    kvBefore = await kvSnapshot({ target: opts.target, stateDir: opts.stateDir });
     load = await runLoad({
       dispatcher: pool,
-      settings: {
-        endpoint: opts.endpoint,
-        model: served.name,
-        ignoreEos: opts.ignoreEos ?? true,
-        basePath,
-        apiKey: opts.apiKey,
-        keepText: opts.keepText,
-      },
+      settings,
       prompts,
       offsetsMs: offsets,
       maxConcurrency: opts.maxConcurrency,
@@ -138,19 +209,9 @@ export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
   }
   const kvAfter = await kvSnapshot({ target: opts.target, stateDir: opts.stateDir });
   const m = computeMetrics(load.outcomes, { percentiles: opts.percentiles ?? [50, 90, 95, 99], slos: opts.slos });
-  const backend = opts.endpoint === 'chat' ? 'openai-chat' : 'openai';
-  const dataset = opts.dataset;
+  const failed = m.completed === 0 && load.outcomes.length > 0;
   const result = runResultSchema.parse({
-    date: vllmDate(startedAt),
-    endpoint_type: backend,
-    backend,
-    label: opts.label ?? null,
-    model_id: served.root,
-    tokenizer_id: served.root,
-    num_prompts: opts.count,
-    request_rate: opts.rate === Infinity ? 'inf' : opts.rate,
-    burstiness: opts.burstiness ?? 1,
-    max_concurrency: opts.maxConcurrency ?? null,
+    ...setupFields(opts, served, startedAt, engines, tokens),
     duration: m.duration,
     completed: m.completed,
     failed: m.failed,
@@ -171,17 +232,7 @@ export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
     start_times: m.start_times,
     generated_texts: m.generated_texts,
     errors: m.errors,
-    pd_version: pdVersion(),
-    pd_started_at: startedAt.toISOString(),
-    pd_set: opts.set,
-    pd_run_name: opts.runName ?? runName(opts.kind, opts.rate, opts.count, vllmDate(startedAt)),
-    pd_run_kind: opts.kind,
-    pd_target: opts.target,
-    pd_endpoint: opts.endpoint,
-    pd_engine: 'builtin',
-    pd_offered_rate: opts.rate === Infinity ? null : opts.rate,
     pd_good_request_fraction: m.pd_good_request_fraction,
-    pd_goodput_slos: opts.slos && Object.keys(opts.slos).length ? opts.slos : null,
     pd_error_kinds: m.pd_error_kinds,
     pd_usage_source: m.pd_usage_source,
     pd_send_lateness_ms: m.pd_send_lateness_ms,
@@ -190,13 +241,50 @@ export async function runBenchmark(opts: RunOptions): Promise<RunOutput> {
     pd_partial: load.partial,
     pd_itl_per_token_ms: m.pd_itl_per_token_ms,
     pd_percentiles: m.pd_percentiles,
-    pd_input_len: dataset.kind === 'random' ? dataset.inputLen : null,
-    pd_output_len: dataset.kind === 'random' ? dataset.outputLen : (dataset.outputLen ?? null),
-    pd_dataset: describeDataset(dataset),
-    pd_seed: seed,
     pd_sent: load.outcomes.length,
+    pd_failed: failed,
+    pd_error: failed ? `every request failed: ${m.errors.find((e) => e !== '') ?? 'no output'}` : null,
+    pd_saturation: opts.kind === 'flood' || opts.rate === Infinity ? null : judgeSaturation(load.outcomes, opts.rate),
   } satisfies Record<string, unknown>);
-  const records = [...load.outcomes].sort((a, b) => a.index - b.index).map(toRecord);
+  const records = [...load.outcomes].sort((a, b) => a.index - b.index).map((o) => toRecord(o, idPrefix));
   const files = opts.write === false ? null : await writeRunFiles(opts.resultsDir, result, records);
   return { result, records, files };
+}
+
+/**
+ * Archive a run that could not run at all (the target died, a tokenizer call failed …): vLLM's keys with its
+ * zeros, marked `pd_failed` with the error, so the sheet, the long CSV and the report show a failure, not zeros.
+ */
+export async function archiveFailedRun(opts: RunOptions, error: string, served?: ServedModel): Promise<RunOutput> {
+  const startedAt = new Date();
+  const model = served ?? { name: opts.model ?? 'unknown', root: opts.modelPath ?? opts.model ?? 'unknown' };
+  const m = computeMetrics([], { percentiles: opts.percentiles ?? [50, 90, 95, 99], slos: opts.slos });
+  const result = runResultSchema.parse({
+    ...setupFields(opts, model, startedAt, await servedBy(opts.target, opts.stateDir).catch(() => 'unknown' as const), null),
+    duration: 0,
+    completed: 0,
+    failed: 0,
+    total_input_tokens: 0,
+    total_output_tokens: 0,
+    request_throughput: 0,
+    request_goodput: m.request_goodput,
+    output_throughput: 0,
+    total_token_throughput: 0,
+    max_output_tokens_per_s: 0,
+    max_concurrent_requests: 0,
+    ...m.latency,
+    pd_good_request_fraction: 0,
+    pd_error_kinds: {},
+    pd_usage_source: 'server',
+    pd_send_lateness_ms: null,
+    pd_stage_split: null,
+    pd_kv_cache: null,
+    pd_partial: false,
+    pd_percentiles: m.pd_percentiles,
+    pd_sent: 0,
+    pd_failed: true,
+    pd_error: error,
+  });
+  const files = opts.write === false ? null : await writeRunFiles(opts.resultsDir, result, []);
+  return { result, records: [], files };
 }

@@ -32,8 +32,9 @@ export function resultKey(metric: SheetMetric, stat: SheetStat): string {
   return `${stat}_${metric}_ms`;
 }
 
-/** A finite number stored under `key`, or null. */
+/** A finite number stored under `key`, or null (always null for a failed run: its zeros are not measurements). */
 export function numberField(r: RunResult, key: string): number | null {
+  if (r.pd_failed === true) return null;
   const v = (r as Record<string, unknown>)[key];
   return typeof v === 'number' && Number.isFinite(v) ? v : null;
 }

@@ -193,7 +193,10 @@ export function mergeIntoSheet(text: string | null, where: string, set: string, 
   return stringifyCsv(doc);
 }
 
-/** Header of the long-format CSV. */
+/**
+ * Header of the long-format CSV. A failed run contributes one row and no numbers: metric `run_failed`, stat
+ * `error`, empty values (its error is in its result JSON and the report).
+ */
 export const LONG_CSV_COLUMNS = ['set', 'run', 'run_kind', 'rate', 'metric', 'stat', 'value_ms', 'value', 'unit'] as const;
 
 interface LongRow {
@@ -256,6 +259,11 @@ export function longCsv(results: readonly RunResult[]): string {
   for (const r of results) {
     const rate = offeredRate(r);
     const rateText = rate === null ? 'inf' : String(rate);
+    if (r.pd_failed) {
+      const cells = [r.pd_set, r.pd_run_name, r.pd_run_kind, rateText, 'run_failed', 'error', '', '', ''];
+      lines.push(cells.map((c) => quoteCsv(c)).join(','));
+      continue;
+    }
     for (const row of longRowsOf(r)) {
       const cells = [
         r.pd_set,

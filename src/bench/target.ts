@@ -61,3 +61,16 @@ export async function firstServedModel(target: string, apiKey?: string): Promise
   if (!first?.id) throw new RuntimeError(`no models listed at ${url}`, { hint: 'pass --model NAME' });
   return { name: first.id, root: first.root ?? first.id };
 }
+
+/**
+ * What serves `target`: 'simulated' or 'real' when it is the running stack's proxy or one of its engines (the
+ * state file says whether `pd up --simulate` started it), else 'unknown'.
+ */
+export async function servedBy(target: string, stateDir: string | undefined): Promise<'simulated' | 'real' | 'unknown'> {
+  if (!stateDir) return 'unknown';
+  const state = await readStackState(stateDir).catch(() => null);
+  if (!state) return 'unknown';
+  const port = new URL(target).port;
+  const ports = [state.proxy?.port, ...state.engines.map((e) => e.port)].filter((p) => p !== undefined).map(String);
+  return ports.includes(port) ? (state.simulate ? 'simulated' : 'real') : 'unknown';
+}

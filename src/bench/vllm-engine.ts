@@ -7,8 +7,8 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { RuntimeError } from '../util/errors.js';
-import { describeDataset } from './dataset.js';
+import { RuntimeError, UsageError } from '../util/errors.js';
+import { describeDataset, isSynthetic } from './dataset.js';
 import { rateLabel, runName as defaultRunName, type RunOptions, type RunOutput } from './run.js';
 import { runResultSchema, type RequestRecord } from './result.js';
 import { firstServedModel } from './target.js';
@@ -57,8 +57,19 @@ export function vllmBenchArgs(o: VllmEngineOptions, served: { name: string; root
     fileName,
   ];
   const d = o.dataset;
-  if (d.kind === 'random') args.push('--dataset-name', 'random', '--random-input-len', String(d.inputLen), '--random-output-len', String(d.outputLen));
-  else if (d.kind === 'sharegpt') {
+  if (isSynthetic(d)) {
+    if (d.kind === 'prefix-sharing') {
+      // vLLM's prefix_repetition dataset: K prefixes, each request one of them plus a suffix.
+      args.push('--dataset-name', 'prefix_repetition', '--prefix-repetition-prefix-len', String(d.prefixLen ?? 256));
+      args.push('--prefix-repetition-suffix-len', String(d.inputLen), '--prefix-repetition-num-prefixes', String(d.numPrefixes ?? 10));
+      args.push('--prefix-repetition-output-len', String(d.outputLen));
+    } else {
+      if (d.kind === 'multi-turn') throw new UsageError('--engine vllm has no multi-turn dataset', { hint: 'use the built-in engine for --dataset multi-turn' });
+      args.push('--dataset-name', 'random', '--random-input-len', String(d.inputLen), '--random-output-len', String(d.outputLen));
+      if (d.rangeRatio) args.push('--random-range-ratio', String(d.rangeRatio));
+      if (d.prefixLen) args.push('--random-prefix-len', String(d.prefixLen));
+    }
+  } else if (d.kind === 'sharegpt') {
     args.push('--dataset-name', 'sharegpt', '--dataset-path', d.path);
     if (d.outputLen) args.push('--sharegpt-output-len', String(d.outputLen));
   } else {
@@ -67,7 +78,13 @@ export function vllmBenchArgs(o: VllmEngineOptions, served: { name: string; root
   }
   if (o.ignoreEos ?? true) args.push('--ignore-eos');
   if (o.maxConcurrency) args.push('--max-concurrency', String(o.maxConcurrency));
-  if (o.label) args.push('--label', o.label);
+  if (o.numWarmups) args.push('--num-warmups', String(o.numWarmups));
+  const r = o.request;
+  if (r?.label) args.push('--label', r.label);
+  if (r?.requestIdPrefix) args.push('--request-id-prefix', r.requestIdPrefix);
+  if (r?.headers) args.push('--header', ...Object.entries(r.headers).map(([k, v]) => `${k}=${v}`));
+  if (r?.metadata) args.push('--metadata', ...Object.entries(r.metadata).map(([k, v]) => `${k}=${v}`));
+  if (r?.extraBody) args.push('--extra-body', JSON.stringify(r.extraBody));
   if (o.slos && Object.keys(o.slos).length) {
     args.push('--goodput', ...Object.entries(o.slos).filter(([, v]) => v !== undefined).map(([k, v]) => `${k}:${v}`));
   }
@@ -137,8 +154,15 @@ export async function fromVllmJson(raw: Record<string, unknown>, o: RunOptions, 
     pd_kv_cache: null,
     pd_partial: Boolean(o.stopSignal?.aborted),
     pd_percentiles: percentiles,
-    pd_input_len: o.dataset.kind === 'random' ? o.dataset.inputLen : null,
-    pd_output_len: o.dataset.kind === 'random' ? o.dataset.outputLen : (o.dataset.outputLen ?? null),
+    pd_input_len: isSynthetic(o.dataset) ? o.dataset.inputLen : null,
+    pd_output_len: isSynthetic(o.dataset) ? o.dataset.outputLen : (o.dataset.outputLen ?? null),
+    pd_ignore_eos: o.ignoreEos ?? true,
+    pd_num_warmups: o.numWarmups ?? 0,
+    pd_request_id_prefix: o.request?.requestIdPrefix ?? null,
+    pd_metadata: o.request?.metadata ?? null,
+    pd_extra_body: o.request?.extraBody ?? null,
+    pd_failed: completed === 0 && sent > 0,
+    pd_error: completed === 0 && sent > 0 ? `every request failed: ${errors?.find((e) => e !== '') ?? 'see the vLLM output'}` : null,
     pd_dataset: describeDataset(o.dataset),
     pd_seed: o.seed ?? 0,
     pd_sent: sent,

@@ -6,6 +6,7 @@
  */
 import { setMaxListeners } from 'node:events';
 import type { Dispatcher } from 'undici';
+import { sendRequest, type PromptSpec, type RequestSettings } from './request.js';
 
 /** How many connections to open: the concurrency cap when there is one, else up to 64 (never more than requests). */
 export function warmConnectionCount(count: number, maxConcurrency: number | null | undefined): number {
@@ -36,4 +37,33 @@ export async function warmConnections(
   // so the wait itself ends on it too: a target that drops packets costs timeoutMs, not the connect timeout.
   const bound = new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
   await Promise.race([Promise.all(Array.from({ length: n }, one)), bound]);
+}
+
+/**
+ * vLLM's --num-warmups: `n` requests sent before the measured run (cycling over `prompts`), at most
+ * `maxConcurrency` at a time, their results discarded (vllm/benchmarks/serve.py, benchmark()). They take the
+ * engines' start transient (first batches, graph captures, allocator growth) out of the measured run.
+ */
+export async function warmRequests(
+  dispatcher: Dispatcher,
+  settings: RequestSettings,
+  prompts: readonly PromptSpec[],
+  n: number,
+  maxConcurrency: number | null,
+  signal?: AbortSignal,
+): Promise<{ ok: number; failed: number }> {
+  let next = 0;
+  let ok = 0;
+  let failed = 0;
+  const worker = async (): Promise<void> => {
+    while (next < n && !signal?.aborted) {
+      const i = next++;
+      const settingsNoText = { ...settings, keepText: false };
+      const o = await sendRequest(dispatcher, settingsNoText, prompts[i % prompts.length]!, signal, undefined, settings.requestIdPrefix ? settings.requestIdPrefix + i : null);
+      if (o.success) ok++;
+      else failed++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(n, maxConcurrency ?? n) }, worker));
+  return { ok, failed };
 }

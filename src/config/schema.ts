@@ -206,7 +206,19 @@ export const sprintSchema = z
     ignoreEos: z.boolean().default(true),
     burstiness: z.number().positive().default(1).describe('Gamma shape of arrival gaps (1 = Poisson).'),
     maxConcurrency: z.number().int().positive().optional().describe('Cap on requests in flight from the client.'),
-    seed: z.number().int().default(0),
+    seed: z.number().int().default(0).describe('Seed of the first run; each later run of the sprint uses its own (fresh prompts).'),
+    numWarmups: z
+      .number()
+      .int()
+      .min(0)
+      .default(8)
+      .describe('Warm-up requests sent once before the first run (excluded from the results).'),
+    rangeRatio: z.number().min(0).lt(1).default(0).describe('Random lengths uniform in [len x (1-r), len x (1+r)].'),
+    prefixLen: z.number().int().min(0).default(0).describe('Shared prefix tokens in front of every random prompt.'),
+    stopWhenSaturated: z
+      .boolean()
+      .default(true)
+      .describe('Skip the higher steady rates once a rate is clearly saturated (the flood run still runs).'),
   })
   .strict();
 
@@ -222,6 +234,23 @@ export const benchSchema = z
     clearCache: z.boolean().default(true).describe('Clear the KV cache before each run.'),
     percentiles: z.array(z.number().min(0).max(100)).default([50, 90, 95, 99]),
     sprint: sprintSchema.prefault({}),
+    search: z
+      .object({
+        goodput: z
+          .object({ ttft: z.number().min(0).optional(), tpot: z.number().min(0).optional(), e2el: z.number().min(0).optional() })
+          .strict()
+          .optional()
+          .describe('SLOs in ms for `pd bench search` (and `pd bench matrix --search`) when --goodput is not given.'),
+        attainment: z.number().gt(0).max(1).default(0.9).describe('Fraction of requests that must meet every SLO.'),
+        precision: z.number().gt(0).lt(1).default(0.05).describe('Stop bisecting when the bracket is narrower than this fraction.'),
+        budgetSeconds: z.number().positive().default(600).describe('Time budget of one search (probes that would not fit are not started).'),
+        probeSeconds: z.number().positive().default(30).describe('Seconds of steady load per probe.'),
+        minRate: z.number().positive().default(1).describe('First rate probed (req/s).'),
+        maxRate: z.number().positive().default(1024).describe('Highest rate probed (req/s).'),
+      })
+      .strict()
+      .prefault({})
+      .describe('SLO capacity search: the highest rate whose good-request fraction meets the attainment.'),
   })
   .strict();
 

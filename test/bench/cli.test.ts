@@ -37,14 +37,17 @@ after(async () => {
 });
 
 test('usage errors exit 2 with a message and no stack', async () => {
-  const r = await runPd(['bench', 'run', '--target', up.url], { cwd: dir });
+  // Independent commands: run side by side.
+  const [r, g, t] = await Promise.all([
+    runPd(['bench', 'run', '--target', up.url], { cwd: dir }),
+    runPd(['bench', 'run', '--rate', '2', '-n', '2', '--goodput', 'latency:5', '--target', up.url], { cwd: dir }),
+    runPd(['bench', 'run', '--rate', 'fast', '-n', '2', '--target', up.url], { cwd: dir }),
+  ]);
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--rate R --duration S/);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
-  const g = await runPd(['bench', 'run', '--rate', '2', '-n', '2', '--goodput', 'latency:5', '--target', up.url], { cwd: dir });
   assert.equal(g.code, 2);
   assert.match(g.stderr, /unknown metric "latency"/);
-  const t = await runPd(['bench', 'run', '--rate', 'fast', '-n', '2', '--target', up.url], { cwd: dir });
   assert.equal(t.code, 2);
 });
 
@@ -168,8 +171,10 @@ test('bad input is rejected before the KV cache is cleared; a run where every re
     [['--results-dir', join(dir, 'pd.config.json', 'x')], 2, /cannot use .* as the results folder \(ENOTDIR\)/],
     [['--target', 'http://127.0.0.1:1'], 1, /cannot reach http:\/\/127\.0\.0\.1:1/],
   ];
-  for (const [extra, code, pattern] of cases) {
-    const r = await runPd(['bench', 'run', '--rate', '2', '-n', '1', '--no-progress', '--target', up.url, ...extra], { cwd: dir });
+  // None of them gets as far as clearing, so they run side by side.
+  const results = await Promise.all(cases.map(([extra]) => runPd(['bench', 'run', '--rate', '2', '-n', '1', '--no-progress', '--target', up.url, ...extra], { cwd: dir })));
+  for (const [i, [extra, code, pattern]] of cases.entries()) {
+    const r = results[i]!;
     assert.equal(r.code, code, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
     assert.equal(existsSync(join(dir, 'kv', 'keep-me')), true, `${extra.join(' ')} cleared the cache`);

@@ -43,6 +43,13 @@ export interface FixedUpstreamOptions {
   coarseTimers?: boolean;
   /** Keep every request body for bodies() (default true; capacity runs turn it off to keep the heap small). */
   recordBodies?: boolean;
+  /**
+   * Serve at most this many streams at once; later requests wait in a FIFO queue (their TTFT includes the wait).
+   * Gives the upstream a known capacity: maxConcurrent / (ttft + (tokens − 1) x itl) requests per second.
+   */
+  maxConcurrent?: number;
+  /** Serve /tokenize and /detokenize like vLLM: words split on spaces, then into pieces of at most 6 characters. */
+  tokenizer?: boolean;
 }
 
 /** What the upstream really did for one streamed request (ms, its own clock): the truth a client is judged by. */
@@ -51,6 +58,8 @@ export interface TruthRecord {
   ttftMs: number;
   /** Gaps between consecutive content chunk writes. */
   itlsMs: number[];
+  /** Request headers parsed (the handler starts) → body fully read: the upstream's own intake time. */
+  readMs: number;
 }
 
 export interface FixedUpstream {
@@ -58,6 +67,8 @@ export interface FixedUpstream {
   port: number;
   requests: () => number;
   bodies: () => unknown[];
+  /** Request headers of every generation request, in arrival order. */
+  headers: () => Array<Record<string, string | string[] | undefined>>;
   /** Per-request truth since the last reset (also served as GET /truth; DELETE /truth resets). */
   truth: () => TruthRecord[];
   close: () => Promise<void>;
@@ -87,8 +98,44 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
   let truth: TruthRecord[] = [];
   const sockets = new Set<import('node:net').Socket>();
 
+  // The /tokenize stand-in: words split on spaces, then into pieces of at most 6 characters (so long words are
+  // several tokens, like a real BPE); ids are pieces in order of first use (the first piece of a word keeps its
+  // leading space).
+  const pieces: string[] = [];
+  const ids = new Map<string, number>();
+  const encode = (text: string): number[] =>
+    text
+      .split(/\s+/)
+      .filter(Boolean)
+      .flatMap((w) => (w.match(/.{1,6}/g) ?? []).map((piece, i) => (i === 0 ? ' ' + piece : piece)))
+      .map((piece) => {
+        let id = ids.get(piece);
+        if (id === undefined) {
+          id = pieces.length;
+          pieces.push(piece);
+          ids.set(piece, id);
+        }
+        return id;
+      });
+  let active = 0;
+  const queue: Array<() => void> = [];
+  const acquire = (): Promise<void> | null => {
+    if (o.maxConcurrent === undefined || active < o.maxConcurrent) {
+      active++;
+      return null;
+    }
+    return new Promise((resolve) => queue.push(resolve));
+  };
+  const release = (): void => {
+    if (o.maxConcurrent === undefined) return;
+    const next = queue.shift();
+    if (next) next();
+    else active--;
+  };
+  const headersSeen: Array<Record<string, string | string[] | undefined>> = [];
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const t0 = performance.now();
+    let t0 = performance.now();
     if (req.url === '/truth') {
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify(truth));
@@ -102,16 +149,29 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
     }
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
-    const arrived = performance.now();
-    const writes: number[] = [];
-    const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
-    if (o.recordBodies !== false) bodies.push(body);
-    const n = ++count;
+    if (o.tokenizer && req.method === 'POST' && (req.url === '/tokenize' || req.url === '/detokenize')) {
+      const b = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as { prompt?: string; tokens?: number[]; messages?: Array<{ content: string }> };
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (req.url === '/detokenize') return void res.end(JSON.stringify({ prompt: (b.tokens ?? []).map((t) => pieces[t] ?? '').join('').trimStart() }));
+      const text = b.messages ? b.messages.map((m) => `<s> ${m.content} </s>`).join(' ') : (b.prompt ?? '');
+      const tokens = encode(text);
+      return void res.end(JSON.stringify({ count: tokens.length, tokens, max_model_len: 4096 }));
+    }
     const chat = req.url === '/v1/chat/completions';
     if (!chat && req.url !== '/v1/completions') {
       res.writeHead(404).end();
       return;
     }
+    headersSeen.push(req.headers);
+    const wait = acquire();
+    if (wait) await wait;
+    if (wait) t0 = performance.now(); // the schedule starts when a slot frees: the wait shows in the client's TTFT
+    res.on('close', release);
+    const arrived = performance.now();
+    const writes: number[] = [];
+    const body = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}') as Record<string, unknown>;
+    if (o.recordBodies !== false) bodies.push(body);
+    const n = ++count;
     const status = o.status ?? (o.failEvery && n % o.failEvery === 0 ? 503 : 200);
     if (status !== 200) {
       res.writeHead(status, { 'content-type': 'application/json' });
@@ -154,7 +214,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
       );
       writes.push(performance.now());
     }
-    if (writes.length > 0) truth.push({ ttftMs: writes[0]! - arrived, itlsMs: writes.slice(1).map((w, i) => w - writes[i]!) });
+    if (writes.length > 0) truth.push({ ttftMs: writes[0]! - arrived, itlsMs: writes.slice(1).map((w, i) => w - writes[i]!), readMs: arrived - t0 });
     if (o.includeUsage) send({ id, choices: [], usage: { prompt_tokens: promptTokens, completion_tokens: tokens, total_tokens: promptTokens + tokens } });
     res.write(`${prefix}[DONE]\n\n`);
     res.end();
@@ -180,6 +240,7 @@ export async function startFixedUpstream(opts: FixedUpstreamOptions = {}): Promi
     port,
     requests: () => count,
     bodies: () => bodies,
+    headers: () => headersSeen,
     truth: () => truth,
     close: () =>
       new Promise<void>((resolve) => {

@@ -1,5 +1,7 @@
 /**
  * `npm run bench:bench`: accuracy and capacity of pd's load generator. PRINTS figures (no assertions):
+ *  0. the accuracy table at 1, 10, 50 and 200 req/s (TTFT/ITL p50 against the truth; target at 200 req/s:
+ *     TTFT p50 within 2 ms);
  *  1. accuracy — upstream with a fixed TTFT and ITL schedule (in its own process) that also records what it
  *     really did (timers fire a little late, more so under load): the truth is the upstream's own measured
  *     TTFT (request received → first chunk written) and ITL (gaps between chunk writes); pd's p50/p99 TTFT and
@@ -104,8 +106,45 @@ const print = (s: string): void => {
   console.log(s);
 };
 
-// PD_BENCH_ONLY=accuracy|steady|capacity runs one part (comma-separated list) when iterating on one figure.
-const only = new Set((process.env.PD_BENCH_ONLY ?? 'accuracy,steady,capacity').split(','));
+// PD_BENCH_ONLY=rates|accuracy|steady|capacity runs one part (comma-separated list) when iterating on one figure.
+const only = new Set((process.env.PD_BENCH_ONLY ?? 'rates,accuracy,steady,capacity').split(','));
+
+// 0. The accuracy table: TTFT and ITL p50 against the upstream's truth at 1, 10, 50 and 200 req/s (chat, 16-token
+// streams, schedule TTFT 50 ms / ITL 10 ms; about 10 s of load per rate, 20 requests at 1 req/s). The target at
+// 200 req/s: TTFT p50 within 2 ms of the truth.
+if (only.has('rates')) {
+  const TTFT = 50;
+  const ITL = 10;
+  const { url, child } = await upstream({ ttftMs: TTFT, itlMs: ITL, coarseTimers: true, recordBodies: false });
+  await run(url, 50, 100, 16, 'chat'); // warm-up (JIT, connections)
+  print(`accuracy by rate (schedule TTFT ${TTFT} ms, ITL ${ITL} ms; chat, 16 tokens; truth = the upstream's own timestamps):`);
+  print('  rate req/s  requests  TTFT p50 pd / truth / error (ms)   ITL p50 pd / truth / error (ms)   send lateness p99');
+  for (const rate of [1, 10, 50, 200]) {
+    const n = rate === 1 ? 20 : rate * 10;
+    await fetch(`${url}/truth`, { method: 'DELETE' }).then((r) => r.arrayBuffer());
+    const r = await run(url, rate, n, 16, 'chat');
+    const truth = (await (await fetch(`${url}/truth`)).json()) as TruthRecord[];
+    const tT = percentile(truth.map((t) => t.ttftMs), 50);
+    const tI = percentile(truth.flatMap((t) => t.itlsMs), 50);
+    const read = percentile(truth.map((t) => t.readMs), 50);
+    const rec = r as Record<string, number>;
+    const eT = rec.median_ttft_ms! - tT;
+    const eI = rec.median_itl_ms! - tI;
+    print(
+      `  ${String(rate).padStart(10)}  ${String(n).padStart(8)}  ${f(rec.median_ttft_ms!).padStart(8)} / ${f(tT).padStart(6)} / ${f(eT).padStart(6)}        ` +
+        `${f(rec.median_itl_ms!).padStart(7)} / ${f(tI).padStart(6)} / ${f(eI).padStart(6)}        ${f(r.pd_send_lateness_ms!.p99).padStart(6)}` +
+        `   (upstream body read p50 ${f(read)} ms)` +
+        (rate === 200 ? `   ${Math.abs(eT) <= 2 ? 'PASS' : 'FAIL'} (TTFT p50 within 2 ms)` : ''),
+    );
+  }
+  // The floor at 200 req/s: a bare undici client against the same upstream.
+  await fetch(`${url}/truth`, { method: 'DELETE' }).then((r) => r.arrayBuffer());
+  const bare = await bareClient(url, 2000, 5);
+  const bTruth = (await (await fetch(`${url}/truth`)).json()) as TruthRecord[];
+  const bt = percentile(bTruth.map((t) => t.ttftMs), 50);
+  print(`  floor at 200 req/s: a bare undici client's TTFT p50 ${f(percentile(bare.ttfts, 50))} / truth ${f(bt)} / error ${f(percentile(bare.ttfts, 50) - bt)} ms`);
+  child.kill('SIGTERM');
+}
 
 // 1. Accuracy
 if (only.has('accuracy')) {

@@ -1,14 +1,16 @@
 /**
- * `pd bench report`: one self-contained HTML file (inline CSS and SVG, no network, no fonts to fetch) with
- * TTFT/TPOT/ITL p50 and p99 against request rate per set, throughput against offered rate, the prefill/decode
- * split from the proxy's Server-Timing, and a per-run table.
+ * `pd bench report`: one self-contained HTML file (inline CSS and SVG, no network, no fonts to fetch): the
+ * workload and where each series comes from at the top (provenance, SLO capacity), TTFT/TPOT/ITL p50 and p99
+ * against request rate per series, throughput against offered rate, the prefill/decode split from the proxy's
+ * Server-Timing, the throughput/latency chart of sweeps, a baseline view (every series against the first, with
+ * significant differences marked), and a per-run table that shows failed runs as failures.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import type { RunResult } from '../result.js';
-import { numberField, offeredRate } from '../sheet-runs.js';
 import { DECODE_COLOR, PREFILL_COLOR, REPORT_METRICS, type ReportData, type ReportMetric, type ReportSet, categoryOf, collectReportData } from './data.js';
-import { esc, lineChart, stackedBarChart } from './svg.js';
+import { esc, lineChart, marker, stackedBarChart } from './svg.js';
+import { paretoChart } from './pareto.js';
+import { baselineTable, RUNS_HEAD, runRow, setsTable, workloadText } from './tables.js';
 
 const METRIC_TITLES: Record<ReportMetric, string> = {
   ttft: 'TTFT (time to first token)',
@@ -25,10 +27,6 @@ function valuesFor(s: ReportSet, categories: string[], pick: (p: ReportSet['poin
   });
 }
 
-function setLabel(s: ReportSet): string {
-  return s.source === 'sheet' ? `${s.set} (sheet)` : s.set;
-}
-
 function latencyChart(data: ReportData, metric: ReportMetric): string {
   return lineChart({
     id: metric,
@@ -37,21 +35,26 @@ function latencyChart(data: ReportData, metric: ReportMetric): string {
     xLabel: X_LABEL,
     categories: data.categories,
     series: data.sets.flatMap((s) => [
-      { id: `${s.set}/p50`, name: `${setLabel(s)} p50`, color: s.color, values: valuesFor(s, data.categories, (p) => p.p50[metric]) },
-      { id: `${s.set}/p99`, name: `${setLabel(s)} p99`, color: s.color, dashed: true, values: valuesFor(s, data.categories, (p) => p.p99[metric]) },
+      { id: `${s.id}/p50`, name: `${s.label} p50`, color: s.color, marker: s.marker, values: valuesFor(s, data.categories, (p) => p.p50[metric]) },
+      { id: `${s.id}/p99`, name: `${s.label} p99`, color: s.color, marker: s.marker, dashed: true, values: valuesFor(s, data.categories, (p) => p.p99[metric]) },
     ]),
     legend: [
-      ...data.sets.map((s) => ({ name: setLabel(s), color: s.color, kind: 'line' as const })),
+      ...data.sets.map((s) => ({ name: s.label, color: s.color, kind: 'line' as const, marker: s.marker })),
       { name: 'p50', color: '#666', kind: 'line' },
       { name: 'p99', color: '#666', dashed: true, kind: 'line' },
     ],
   });
 }
 
+/** Series on throughput charts are shifted a few px apart: sets that all keep up draw the same line. */
+const spread = (i: number, n: number): number => (n <= 1 ? 0 : (i - (n - 1) / 2) * 4);
+
 function throughputCharts(data: ReportData): string[] {
   const sets = data.sets.filter((s) => s.points.some((p) => p.requestThroughput !== null));
   if (sets.length === 0) return [];
   const guide = data.categories.map((c) => (c === 'flood' ? null : Number(c)));
+  const series = (key: 'requestThroughput' | 'outputThroughput', suffix: string) =>
+    sets.map((s, i) => ({ id: `${s.id}/${suffix}`, name: s.label, color: s.color, marker: s.marker, offset: spread(i, sets.length), values: valuesFor(s, data.categories, (p) => p[key]) }));
   return [
     lineChart({
       id: 'request-throughput',
@@ -59,7 +62,7 @@ function throughputCharts(data: ReportData): string[] {
       yLabel: 'req/s',
       xLabel: X_LABEL,
       categories: data.categories,
-      series: sets.map((s) => ({ id: `${s.set}/request_throughput`, name: s.set, color: s.color, values: valuesFor(s, data.categories, (p) => p.requestThroughput) })),
+      series: series('requestThroughput', 'request_throughput'),
       guide: { name: 'offered rate', values: guide },
     }),
     lineChart({
@@ -68,7 +71,7 @@ function throughputCharts(data: ReportData): string[] {
       yLabel: 'tok/s',
       xLabel: X_LABEL,
       categories: data.categories,
-      series: sets.map((s) => ({ id: `${s.set}/output_throughput`, name: s.set, color: s.color, values: valuesFor(s, data.categories, (p) => p.outputThroughput) })),
+      series: series('outputThroughput', 'output_throughput'),
     }),
   ];
 }
@@ -80,14 +83,14 @@ function splitCharts(data: ReportData): string[] {
       const cats = data.categories;
       const split = (c: string) => s.points.find((p) => categoryOf(p) === c)?.split ?? null;
       return stackedBarChart({
-        id: `split-${s.set}`,
-        title: `Prefill / decode split (median): ${s.set}`,
+        id: `split-${s.id}`,
+        title: `Prefill / decode split (median): ${s.label}`,
         yLabel: 'ms',
         xLabel: X_LABEL,
         categories: cats,
         layers: [
-          { id: `${s.set}/prefill`, name: 'prefill (stage 1, producer)', color: PREFILL_COLOR, values: cats.map((c) => split(c)?.prefill ?? null) },
-          { id: `${s.set}/decode`, name: 'decode TTFB (stage 2, consumer)', color: DECODE_COLOR, values: cats.map((c) => split(c)?.decode ?? null) },
+          { id: `${s.id}/prefill`, name: 'prefill (stage 1, producer)', color: PREFILL_COLOR, values: cats.map((c) => split(c)?.prefill ?? null) },
+          { id: `${s.id}/decode`, name: 'decode TTFB (stage 2, consumer)', color: DECODE_COLOR, values: cats.map((c) => split(c)?.decode ?? null) },
         ],
         notes: cats.map((c) => {
           const sp = split(c);
@@ -97,43 +100,6 @@ function splitCharts(data: ReportData): string[] {
       });
     });
 }
-
-const n2 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? '—' : v.toFixed(2));
-
-function runRow(r: RunResult): string {
-  const rate = offeredRate(r);
-  const f = (k: string) => n2(numberField(r, k));
-  const split = r.pd_stage_split;
-  const kv = r.pd_kv_cache;
-  const cells = [
-    esc(r.pd_set),
-    esc(r.pd_run_name),
-    esc(r.pd_run_kind) + (r.pd_partial ? ' <span class="warn">(partial)</span>' : ''),
-    rate === null ? 'inf' : esc(String(rate)),
-    String(r.num_prompts),
-    String(r.completed),
-    r.failed > 0 ? `<span class="warn">${r.failed}</span>` : '0',
-    `${(r.pd_good_request_fraction * 100).toFixed(1)}%`,
-    f('request_throughput'),
-    f('output_throughput'),
-    f('median_ttft_ms'),
-    f('p99_ttft_ms'),
-    f('median_tpot_ms'),
-    f('p99_tpot_ms'),
-    f('median_itl_ms'),
-    f('p99_itl_ms'),
-    split ? n2(split.prefill_ms.median) : '—',
-    split ? n2(split.decode_ttfb_ms.median) : '—',
-    kv ? `${kv.hits}${kv.misses === null ? '' : ` / ${kv.misses}`}` : '—',
-    n2(r.pd_send_lateness_ms?.p99),
-  ];
-  return `<tr>${cells.map((c, i) => `<td${i >= 3 ? ' class="num"' : ''}>${c}</td>`).join('')}</tr>`;
-}
-
-const TABLE_HEAD = [
-  'set', 'run', 'kind', 'rate (req/s)', 'prompts', 'completed', 'failed', 'good', 'req/s', 'out tok/s',
-  'TTFT p50', 'TTFT p99', 'TPOT p50', 'TPOT p99', 'ITL p50', 'ITL p99', 'prefill p50', 'decode TTFB p50', 'KV hits / misses', 'send late p99',
-];
 
 const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",sans-serif;margin:16px 20px;color:#222;background:#fff}
@@ -147,10 +113,12 @@ h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:18px 0 8px}
 .legend{font-size:11px;fill:#333}.note{font-size:10px;fill:#444}.empty{font-size:13px;fill:#999}
 .plot-area{fill:#fff;stroke:#ccc}.grid{stroke:#eee;stroke-width:1}.divider{stroke:#bbb;stroke-dasharray:3 3}
 .guide{fill:none;stroke:#999;stroke-width:1.5;stroke-dasharray:4 4}
-table{border-collapse:collapse;font-size:12px;margin-top:6px}th,td{border:1px solid #ddd;padding:3px 6px;white-space:nowrap}
-th{background:#f4f4f4;text-align:left}td.num{text-align:right;font-variant-numeric:tabular-nums}.warn{color:#b00}
-.table-wrap{overflow-x:auto;max-width:100%}
-.notes{font-size:13px;color:#444;max-width:1340px}
+table{border-collapse:collapse;font-size:12px;margin-top:6px}th,td{border:1px solid #ddd;padding:3px 6px}
+td{white-space:nowrap}th{background:#f4f4f4;text-align:left;white-space:normal;vertical-align:bottom;min-width:3.5em}
+td.num{text-align:right;font-variant-numeric:tabular-nums}.warn{color:#b00}.dim{color:#888}
+tr.failed td{background:#fff4f4}.sw i{display:inline-block;width:14px;height:4px;margin-right:6px;vertical-align:middle}
+.table-wrap{overflow-x:auto;max-width:100%;border:1px solid #eee}
+.notes{font-size:13px;color:#444;max-width:1340px}.workload{font-size:14px;max-width:1340px;margin:6px 0 10px}
 `;
 
 /**
@@ -161,8 +129,9 @@ const RECT_SCRIPT = `(function(){function m(){var o=[];document.querySelectorAll
 
 /** The report page for already collected data. */
 export function renderReport(data: ReportData, generatedAt = new Date()): string {
-  const charts = [...REPORT_METRICS.map((m) => latencyChart(data, m)), ...throughputCharts(data), ...splitCharts(data)];
-  const notes: string[] = [];
+  const pareto = paretoChart(data.sets);
+  const charts = [...REPORT_METRICS.map((m) => latencyChart(data, m)), ...throughputCharts(data), ...splitCharts(data), ...(pareto ? [pareto] : [])];
+  const notes: string[] = [...data.notes.map(esc)];
   if (!data.sets.some((s) => s.points.some((p) => p.requestThroughput !== null)))
     notes.push('No throughput charts: the reported sets come from a sheet, which holds latencies only.');
   if (!data.sets.some((s) => s.points.some((p) => p.split !== null)))
@@ -170,22 +139,28 @@ export function renderReport(data: ReportData, generatedAt = new Date()): string
   const sheetSets = data.sets.filter((s) => s.source === 'sheet');
   if (sheetSets.length > 0)
     notes.push(`Sets marked (sheet) come from ${esc(data.sheetPath ?? '')}; their p50 is the sheet's Median row.`);
-  notes.push('Lines join steady runs; the flood run (all prompts at once) is the diamond right of the divider. Solid = p50, dashed = p99. A y axis is logarithmic when its values span more than 20x.');
+  const failed = data.runs.filter((r) => r.pd_failed);
+  if (failed.length > 0) notes.push(`<span class="warn">${failed.length} run${failed.length === 1 ? '' : 's'} failed</span> (${failed.map((r) => esc(`${r.pd_set}/${r.pd_run_name}`)).join(', ')}): their cells are empty; the runs table says why.`);
+  notes.push('Lines join steady runs; the flood run (all prompts at once) is the larger marker right of the divider. Solid = p50, dashed = p99 (hollow markers). Each series has its own marker, and throughput lines are shifted a few pixels apart, so lines on top of each other stay visible. A y axis is logarithmic when its values span more than 20x.');
   const models = [...new Set(data.runs.map((r) => r.model_id))];
-  const legend = data.sets.map((s) => `<span><i style="background:${s.color}"></i>${esc(setLabel(s))}</span>`).join('');
+  const legend = data.sets.map((s) => `<span><svg width="26" height="12" viewBox="0 0 26 12"><line x1="0" x2="26" y1="6" y2="6" stroke="${s.color}" stroke-width="2.5"/>${marker(s.marker, 13, 6, 3.5, s.color, false, '', '')}</svg>${esc(s.label)}</span>`).join('');
+  const baseline = baselineTable(data);
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>pd bench report</title><style>${CSS}</style></head>
 <body>
 <h1>pd bench report</h1>
 <p class="meta">Generated ${esc(generatedAt.toISOString())} from ${esc(data.resultsDir)}${data.sheetPath ? ` and ${esc(data.sheetPath)}` : ''}${models.length ? ` · model ${models.map(esc).join(', ')}` : ''} · ${data.runs.length} run${data.runs.length === 1 ? '' : 's'}</p>
+<p class="workload">${workloadText(data)}</p>
+${setsTable(data)}
 <div class="sets">${legend}</div>
 <div class="charts">
 ${charts.join('\n')}
 </div>
 <div class="notes">${notes.map((n) => `<p>${n}</p>`).join('')}</div>
+${baseline ? `<h2>Against the baseline (${esc(data.sets[0]!.label)})</h2>\n${baseline}<p class="meta">Δ = value − baseline. A difference counts when significant: a 95% bootstrap interval on per-request samples that excludes 0, else at least 5% (latency) or 2% (throughput); others are shown grey with ≈.</p>` : ''}
 <h2>Runs</h2>
-${data.runs.length === 0 ? '<p class="meta">No run results.</p>' : `<div class="table-wrap"><table><thead><tr>${TABLE_HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
+${data.runs.length === 0 ? '<p class="meta">No run results.</p>' : `<div class="table-wrap"><table><thead><tr>${RUNS_HEAD.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>
 ${data.runs.map(runRow).join('\n')}
 </tbody></table></div><p class="meta">Latencies in ms. good = completed within SLOs (if any) / all requests sent.</p>`}
 <script>${RECT_SCRIPT}</script>

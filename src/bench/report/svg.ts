@@ -9,17 +9,46 @@ export const CHART_WIDTH = 660;
 export const CHART_HEIGHT = 384;
 const M = { left: 64, right: 16, top: 40, bottom: 92 };
 
+export type { LegendItem };
+
 export function esc(s: string): string {
   return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 const f1 = (n: number) => Number(n.toFixed(1));
 
+export type MarkerShape = 'circle' | 'square' | 'triangle' | 'diamond' | 'triangle-down' | 'cross';
+
+/** A point marker of `shape` centred on (cx, cy) with radius r; `hollow` draws a white fill. */
+export function marker(shape: MarkerShape, cx: number, cy: number, r: number, color: string, hollow: boolean, attrs: string, tip: string): string {
+  const fill = hollow ? '#fff' : color;
+  const paint = `fill="${fill}" stroke="${color}" stroke-width="2"`;
+  const pts = (xy: Array<[number, number]>): string => xy.map(([x, y]) => `${f1(cx + x)},${f1(cy + y)}`).join(' ');
+  switch (shape) {
+    case 'circle':
+      return `<circle ${attrs} cx="${cx}" cy="${cy}" r="${r}" ${paint}>${tip}</circle>`;
+    case 'square':
+      return `<rect ${attrs} x="${f1(cx - r)}" y="${f1(cy - r)}" width="${f1(2 * r)}" height="${f1(2 * r)}" ${paint}>${tip}</rect>`;
+    case 'triangle':
+      return `<polygon ${attrs} points="${pts([[0, -r * 1.2], [r * 1.1, r * 0.8], [-r * 1.1, r * 0.8]])}" ${paint}>${tip}</polygon>`;
+    case 'triangle-down':
+      return `<polygon ${attrs} points="${pts([[0, r * 1.2], [r * 1.1, -r * 0.8], [-r * 1.1, -r * 0.8]])}" ${paint}>${tip}</polygon>`;
+    case 'diamond':
+      return `<polygon ${attrs} points="${pts([[0, -r * 1.3], [r * 1.3, 0], [0, r * 1.3], [-r * 1.3, 0]])}" ${paint}>${tip}</polygon>`;
+    case 'cross':
+      return `<path ${attrs} d="M${f1(cx - r)} ${f1(cy - r)}L${f1(cx + r)} ${f1(cy + r)}M${f1(cx - r)} ${f1(cy + r)}L${f1(cx + r)} ${f1(cy - r)}" stroke="${color}" stroke-width="2.5" fill="none">${tip}</path>`;
+  }
+}
+
 export interface LineSeries {
   /** Legend text. */
   name: string;
   color: string;
   dashed?: boolean;
+  /** Marker of each point (default circle); sets get different ones so overlapping lines stay visible. */
+  marker?: MarkerShape;
+  /** Horizontal shift of the whole series in px (small, so identical lines do not hide each other). */
+  offset?: number;
   /** y per category (same order as the chart's categories); null = no point. */
   values: (number | null)[];
   /** Marked on the element for automated checks, e.g. "pd-disaggregation/p50". */
@@ -75,7 +104,7 @@ function axes(id: string, title: string, yLabel: string, xLabel: string, categor
   return out;
 }
 
-type LegendItem = { name: string; color: string; dashed?: boolean; kind: 'line' | 'box' };
+type LegendItem = { name: string; color: string; dashed?: boolean; kind: 'line' | 'box'; marker?: MarkerShape };
 
 /** Legend rows below the x-axis label; returns the elements and the chart height they need. */
 function legend(items: LegendItem[]): { body: string[]; height: number } {
@@ -89,8 +118,10 @@ function legend(items: LegendItem[]): { body: string[]; height: number } {
       x = M.left;
       y += 14;
     }
-    if (it.kind === 'line')
+    if (it.kind === 'line') {
       out.push(`<line x1="${x}" x2="${x + 22}" y1="${y - 4}" y2="${y - 4}" stroke="${it.color}" stroke-width="2.5"${it.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+      if (it.marker) out.push(marker(it.marker, x + 11, y - 4, 3.5, it.color, false, '', ''));
+    }
     else out.push(`<rect x="${x + 4}" y="${y - 10}" width="14" height="10" fill="${it.color}"/>`);
     out.push(`<text x="${x + 27}" y="${y}" class="legend">${esc(it.name)}</text>`);
     x += w;
@@ -130,20 +161,21 @@ export function lineChart(c: LineChart): string {
     if (d) body.push(`<path d="${d}" class="guide"/>`);
   }
   for (const s of c.series) {
-    const d = pathOf(s.values, c.categories, fr, y);
+    const shifted: Frame = s.offset ? { ...fr, x: (i) => fr.x(i) + s.offset! } : fr;
+    const d = pathOf(s.values, c.categories, shifted, y);
     const dash = s.dashed ? ' stroke-dasharray="7 4"' : '';
     if (d) body.push(`<path data-series="${esc(s.id)}" d="${d}" fill="none" stroke="${s.color}" stroke-width="2.5"${dash}/>`);
     s.values.forEach((v, i) => {
       if (v === null) return;
-      const cx = f1(fr.x(i));
+      const cx = f1(shifted.x(i));
       const cy = f1(y.map(v));
       const tip = `<title>${esc(`${s.name} @ ${c.categories[i]}: ${v.toFixed(2)} ${c.yLabel}`)}</title>`;
-      if (c.categories[i] === 'flood')
-        body.push(`<path data-point="${esc(s.id)}" d="M${cx} ${cy - 6}L${cx + 6} ${cy}L${cx} ${cy + 6}L${cx - 6} ${cy}Z" fill="${s.dashed ? '#fff' : s.color}" stroke="${s.color}" stroke-width="2">${tip}</path>`);
-      else body.push(`<circle data-point="${esc(s.id)}" cx="${cx}" cy="${cy}" r="3.5" fill="${s.dashed ? '#fff' : s.color}" stroke="${s.color}" stroke-width="2">${tip}</circle>`);
+      // The flood point (past the divider) is drawn larger.
+      const r = c.categories[i] === 'flood' ? 5.5 : 4;
+      body.push(marker(s.marker ?? 'circle', cx, cy, r, s.color, Boolean(s.dashed), `data-point="${esc(s.id)}"`, tip));
     });
   }
-  const items: LegendItem[] = c.legend ?? c.series.map((s) => ({ name: s.name, color: s.color, dashed: s.dashed, kind: 'line' }));
+  const items: LegendItem[] = c.legend ?? c.series.map((s) => ({ name: s.name, color: s.color, dashed: s.dashed, kind: 'line', marker: s.marker }));
   if (c.guide) items.push({ name: c.guide.name, color: '#999', dashed: true, kind: 'line' });
   const lg = legend(items);
   body.push(...lg.body);

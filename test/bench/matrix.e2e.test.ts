@@ -1,0 +1,127 @@
+/**
+ * `pd bench matrix` end to end with the real CLI and the simulator: two PD topologies (shared storage, NIXL) and
+ * one that cannot start, then --resume with a new topology interrupted by Ctrl+C.
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createServer, type Server } from 'node:net';
+import { existsSync } from 'node:fs';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { freePorts } from '../helpers/ports.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { PD_BIN, runPd } from '../helpers/cli.ts';
+import { SIM_ENV, alive, waitFor } from '../helpers/stack.ts';
+import { parseSheet } from '../../src/bench/sheet.ts';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+let blocker: Server;
+const configs: Record<string, string> = {};
+
+async function writeConfig(name: string, set: string, connector: 'SharedStorageConnector' | 'NixlConnector', proxyPort?: number): Promise<void> {
+  const [proxy, producer, consumer, side] = await freePorts(4);
+  const cfg = {
+    producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
+    consumers: [{ gpus: [1], host: '127.0.0.1', port: consumer }],
+    proxy: { host: '127.0.0.1', port: proxyPort ?? proxy, rateLimit: 0, accessLog: 'off', healthIntervalMs: 200 },
+    kv: connector === 'NixlConnector' ? { connector, nixlSideChannelBasePort: side } : { connector, sharedStoragePath: join(dir, `kv-${name}`) },
+    health: { timeoutSeconds: 30, intervalMs: 50 },
+    supervisor: { backoffMs: 100, stopGraceSeconds: 5 },
+    bench: {
+      set,
+      resultsDir: join(dir, 'results'),
+      sheet: join(dir, 'results', 'sheet.csv'),
+      sprint: { inputLen: 16, outputLen: 4, numWarmups: 2 },
+      search: { probeSeconds: 0.3, minRate: 8 },
+    },
+  };
+  configs[name] = join(dir, `${name}.json`);
+  await writeFile(configs[name], JSON.stringify(cfg));
+}
+
+before(async () => {
+  ({ dir, cleanup } = await tempDir('pd-matrix-'));
+  // A port in use makes one topology fail to start (pd up's pre-flight refuses it).
+  blocker = createServer();
+  await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+  const taken = (blocker.address() as { port: number }).port;
+  await writeConfig('shared', 'pd-disaggregation', 'SharedStorageConnector');
+  await writeConfig('broken', 'tensor-parallelism', 'SharedStorageConnector', taken);
+  await writeConfig('nixl', 'pd-disaggregation-nixl', 'NixlConnector');
+  await writeConfig('later', 'data-parallelism', 'SharedStorageConnector');
+});
+after(async () => {
+  blocker?.close();
+  for (const set of ['pd-disaggregation', 'tensor-parallelism', 'pd-disaggregation-nixl', 'data-parallelism'])
+    await runPd(['down', '--grace', '1'], { cwd: dir, env: { PD_STATE_DIR: join(dir, 'results', '.matrix', set) } });
+  await cleanup();
+});
+
+test('two PD topologies and one that cannot start: the sheet, the comparison, the report, the gap', async () => {
+  const r = await runPd(
+    ['bench', 'matrix', '-c', configs.shared!, '-c', configs.broken!, '-c', configs.nixl!, '--simulate', '--rates', '2', '--duration', '0.5', '--flood-prompts', '2', '--no-progress', '--search', '--goodput', 'ttft:5000', '--budget', '1.5'],
+    { cwd: dir, env: SIM_ENV, timeoutMs: 120_000 },
+  );
+  assert.equal(r.code, 1, `a topology failed, so the exit code is not 0\n${r.stderr}`);
+  // The plan first, then progress with an ETA.
+  assert.match(r.stderr, /matrix: 3 topologies on the simulator/);
+  assert.match(r.stderr, /1\. pd-disaggregation .*SharedStorageConnector.*rates 2 x 0\.5 s, flood 2/);
+  assert.match(r.stderr, /estimated total \d+s/);
+  assert.match(r.stderr, /ETA (\d+m)?\d+s: pd-disaggregation steady-rate2 \(1\/2\)/);
+  assert.match(r.stderr, /tensor-parallelism: pd up failed:/);
+  assert.match(r.stderr, /gap pd-disaggregation -> tensor-parallelism: \d+\.\d s/);
+  assert.match(r.stdout, /pd-disaggregation vs pd-disaggregation-nixl/, 'the compare table of the sets that ran');
+  // --search: each topology that ran gets its SLO capacity.
+  assert.match(r.stdout, /SLO capacity \(pd bench search\):\n {2}pd-disaggregation +max_rate \d+(\.\d+)? req\/s/);
+  assert.match(r.stdout, /\n {2}pd-disaggregation-nixl +max_rate \d+/);
+  assert.ok((await readdir(join(dir, 'results', 'pd-disaggregation-nixl'))).some((f) => f.startsWith('search-')));
+  // Every block of the sheet: the two that ran are filled, the one that failed stays empty (never zeros).
+  const sheet = parseSheet(await readFile(join(dir, 'results', 'sheet.csv'), 'utf8'));
+  const block = (set: string) => sheet.sets.find((s) => s.set === set)!;
+  for (const set of ['pd-disaggregation', 'pd-disaggregation-nixl']) {
+    const at2 = block(set).points.find((p) => p.rate === 2)!;
+    assert.ok(at2.ttft.mean !== null && at2.ttft.mean > 0, `${set} at 2 req/s`);
+    assert.ok(block(set).points.find((p) => p.kind === 'flood')!.ttft.mean !== null, `${set} flood`);
+  }
+  assert.ok(block('tensor-parallelism').points.every((p) => p.ttft.mean === null && p.tpot.mean === null));
+  const failed = JSON.parse(await readFile(join(dir, 'results', 'tensor-parallelism', 'steady-rate2.json'), 'utf8'));
+  assert.equal(failed.pd_failed, true);
+  assert.match(failed.pd_error, /pd up failed/);
+  const ok = JSON.parse(await readFile(join(dir, 'results', 'pd-disaggregation-nixl', 'steady-rate2.json'), 'utf8'));
+  assert.equal(ok.pd_engines, 'simulated');
+  assert.equal(ok.completed, 1);
+  const report = await readFile(join(dir, 'results', 'report.html'), 'utf8');
+  assert.match(report, /FAILED<\/span>: pd up failed/);
+  const summary = (await readdir(join(dir, 'results'))).find((f) => f.startsWith('matrix-'))!;
+  const s = JSON.parse(await readFile(join(dir, 'results', summary), 'utf8'));
+  assert.deepEqual(s.topologies.map((t: { status: string }) => t.status), ['done', 'failed', 'done']);
+  assert.equal(s.gaps.length, 2);
+  // No stack is left running.
+  for (const set of ['pd-disaggregation', 'pd-disaggregation-nixl']) assert.equal(existsSync(join(dir, 'results', '.matrix', set, 'state.json')), false);
+});
+
+test('--resume skips complete sets; Ctrl+C stops the current stack and leaves no process', async () => {
+  const child = spawn(
+    process.execPath,
+    [PD_BIN, 'bench', 'matrix', '-c', configs.shared!, '-c', configs.nixl!, '-c', configs.later!, '--simulate', '--rates', '2', '--duration', '20', '--flood-prompts', '0', '--resume', '--no-progress'],
+    { cwd: dir, env: { PATH: process.env.PATH ?? '', HOME: dir, NO_COLOR: '1', ...SIM_ENV }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  child.stdout.resume();
+  const exited = new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  await waitFor('the new topology to run', () => /data-parallelism steady-rate2/.test(stderr), 60_000);
+  const state = JSON.parse(await readFile(join(dir, 'results', '.matrix', 'data-parallelism', 'state.json'), 'utf8'));
+  const pids: number[] = [state.supervisorPid, ...state.engines.map((e: { pid: number }) => e.pid)];
+  assert.ok(pids.every(alive));
+  child.kill('SIGINT');
+  assert.equal(await exited, 130, stderr);
+  assert.match(stderr, /pd-disaggregation: complete in .*skipped \(--resume\)/);
+  assert.match(stderr, /pd-disaggregation-nixl: complete in .*skipped \(--resume\)/);
+  assert.match(stderr, /data-parallelism: pd down in/);
+  await waitFor('every process of the stack to exit', () => pids.every((p) => !alive(p)), 10_000);
+  const partial = JSON.parse(await readFile(join(dir, 'results', 'data-parallelism', 'steady-rate2.json'), 'utf8'));
+  assert.equal(partial.pd_partial, true);
+});
