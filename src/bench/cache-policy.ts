@@ -6,15 +6,33 @@
  * running (NIXL keeps KV in engine memory: there is no folder to clear).
  */
 import type { PdConfig } from '../config/schema.js';
+import { protectedPaths, type ProtectedPath } from '../config/checks.js';
 import { RuntimeError } from '../util/errors.js';
-import { activeStoragePath, isStackRunning } from '../stack/state.js';
+import { readStackState, stateIsLive } from '../stack/state.js';
+import { isSharedStorageConnector } from '../stack/plan/kv-transfer-config.js';
 import { clearCache } from '../cache/clear.js';
 
-/** The KV cache folder to clear before each run, or null. */
-export async function cacheToClear(config: PdConfig, keepCache: boolean | undefined): Promise<string | null> {
+/** The folder to empty before each run, and pd's own files it may never overlap (as pd clear-cache checks). */
+export interface ClearTarget {
+  path: string;
+  protect: ProtectedPath[];
+}
+
+/**
+ * The KV cache folder to clear before each run, or null: the running stack's shared storage (null when its
+ * connector keeps KV elsewhere), else kv.sharedStoragePath for a shared-storage (or "auto") PD config.
+ */
+export async function cacheToClear(config: PdConfig, configPath: string | null, keepCache: boolean | undefined): Promise<ClearTarget | null> {
   if (keepCache || !config.bench.clearCache) return null;
-  if (config.kv.connector === 'NixlConnector' && !(await isStackRunning(config.stateDir))) return null;
-  return activeStoragePath(config.stateDir, config.kv.sharedStoragePath);
+  const state = await readStackState(config.stateDir).catch(() => null);
+  let path: string | null;
+  if (state && stateIsLive(state)) path = state.sharedStoragePath;
+  else {
+    const connector = config.kv.connector;
+    const shared = config.topology === 'pd' && (connector === 'auto' || isSharedStorageConnector(connector));
+    path = shared ? config.kv.sharedStoragePath : null;
+  }
+  return path === null ? null : { path, protect: protectedPaths(config, configPath) };
 }
 
 export interface CacheCleared {
@@ -26,18 +44,21 @@ export interface CacheCleared {
 }
 
 /** Empty the KV cache folder before a run (null: nothing to do). Failures to clear are RuntimeErrors with a fix. */
-export async function clearBeforeRun(path: string | null): Promise<CacheCleared | null> {
-  if (path === null) return null;
+export async function clearBeforeRun(target: ClearTarget | null): Promise<CacheCleared | null> {
+  if (target === null) return null;
+  const { path } = target;
   try {
-    // path is the running stack's folder or the configured one: either way the folder the engines use.
-    const report = await clearCache({ path, configuredPath: path });
+    // path is the running stack's folder or the configured one: either way the folder the engines use. It gets
+    // the same checks as pd clear-cache: never a system folder, never one overlapping pd's own files.
+    const report = await clearCache({ path, configuredPath: path, protect: target.protect });
     return { path, existed: report.exists, entriesRemoved: report.entriesRemoved, entriesFailed: report.entriesFailed };
   } catch (e) {
-    if (e instanceof RuntimeError || (e as Error).name === 'ConfigError') {
-      throw new RuntimeError(`clearing the KV cache before the run failed: ${(e as Error).message}`, {
+    if (e instanceof RuntimeError) {
+      throw new RuntimeError(`clearing the KV cache before the run failed: ${e.message}`, {
         hint: 'fix the permissions of kv.sharedStoragePath, or pass --keep-cache to benchmark without clearing',
       });
     }
+    // A path pd refuses to clear (ConfigError) stays what it is: a configuration mistake, exit 2, with its hint.
     throw e;
   }
 }

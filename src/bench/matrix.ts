@@ -13,6 +13,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { loadConfig } from '../config/load.js';
+import { listEngines } from '../config/engines.js';
 import type { PdConfig } from '../config/schema.js';
 import { UsageError } from '../util/errors.js';
 import { readStackState } from '../stack/state.js';
@@ -94,7 +95,7 @@ export async function planMatrix(o: MatrixOptions): Promise<MatrixPlan> {
     const runs = planSprint(sprint);
     const runS = runs.reduce((s, r) => s + runEstimateS(r, sprint.durationSeconds), 0);
     const estimateS = upEstimate(o.simulate) + runS + (o.search ? o.search.budgetSeconds : 0) + 2;
-    topologies.push({ config: resolve(path), set, connector: config.kv.connector, engines: config.producers.length + config.consumers.length, pd, runs, stateDir, estimateS });
+    topologies.push({ config: resolve(path), set, connector: config.topology === 'aggregated' ? 'aggregated (no connector)' : config.kv.connector, engines: listEngines(config).length, pd, runs, stateDir, estimateS });
   }
   return { topologies, resultsDir: resultsDir!, sheetPath: sheetPath!, simulate: o.simulate, estimateS: topologies.reduce((s, t) => s + t.estimateS, 0) };
 }
@@ -214,7 +215,7 @@ export async function runMatrix(o: MatrixRunOptions): Promise<MatrixResult> {
         continue;
       }
       o.hooks?.onUp?.(t, up.ms, true, null);
-      const cachePath = await cacheToClear(t.pd, false);
+      const cachePath = await cacheToClear(t.pd, t.config, false);
       await clearBeforeRun(cachePath);
       const res = await runSprint({
         bench: t.pd.bench,

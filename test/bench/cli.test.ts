@@ -3,6 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
+import { rm as rmKv } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startFixedUpstream, type FixedUpstream } from './fixed-upstream.ts';
@@ -17,11 +18,11 @@ let cleanup: () => Promise<void>;
 before(async () => {
   up = await startFixedUpstream({ ttftMs: 30, itlMs: 5, serverTiming: 'queue;dur=0.010, prefill;dur=20.000, decode;dur=5.000' });
   ({ dir, cleanup } = await tempDir('pd-bench-cli-'));
-  await mkdir(join(dir, 'kv'));
+  await mkdir(join(`${dir}-kv`, 'kv'), { recursive: true });
   await writeFile(
     join(dir, 'pd.config.json'),
     JSON.stringify({
-      kv: { sharedStoragePath: join(dir, 'kv') },
+      kv: { sharedStoragePath: join(`${dir}-kv`, 'kv') },
       stateDir: join(dir, '.pd'),
       bench: {
         resultsDir: join(dir, 'results'),
@@ -34,6 +35,8 @@ before(async () => {
 after(async () => {
   await up.close();
   await cleanup();
+  // The KV folder sits beside the config's folder (pd refuses a cache path inside it).
+  await rmKv(`${dir}-kv`, { recursive: true, force: true });
 });
 
 test('usage errors exit 2 with a message and no stack', async () => {
@@ -52,13 +55,13 @@ test('usage errors exit 2 with a message and no stack', async () => {
 });
 
 test('a short sprint: steady runs + flood archived, KV cache cleared, sheet and long CSV written', async () => {
-  await mkdir(join(dir, 'kv', 'stale-entry'));
-  await writeFile(join(dir, 'kv', 'stale-entry', 'kv.safetensors'), 'x');
+  await mkdir(join(`${dir}-kv`, 'kv', 'stale-entry'));
+  await writeFile(join(`${dir}-kv`, 'kv', 'stale-entry', 'kv.safetensors'), 'x');
   const r = await runPd(['bench', '--target', up.url, '--set', 'pd-disaggregation', '--no-progress'], { cwd: dir, timeoutMs: 60_000 });
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /Serving Benchmark Result/);
   assert.match(r.stdout, /Mean TTFT \(ms\):/);
-  assert.equal(existsSync(join(dir, 'kv', 'stale-entry')), false, 'the KV cache is cleared before runs');
+  assert.equal(existsSync(join(`${dir}-kv`, 'kv', 'stale-entry')), false, 'the KV cache is cleared before runs');
   const files = (await readdir(join(dir, 'results', 'pd-disaggregation'))).sort();
   assert.deepEqual(files, ['flood-n6.json', 'flood-n6.requests.jsonl', 'steady-rate2.json', 'steady-rate2.requests.jsonl', 'steady-rate4.json', 'steady-rate4.requests.jsonl']);
   const steady = runResultSchema.parse(JSON.parse(await readFile(join(dir, 'results', 'pd-disaggregation', 'steady-rate4.json'), 'utf8')));
@@ -163,7 +166,7 @@ test('pd bench compare --from-sheet compares the sets of the reference real-GPU 
 });
 
 test('bad input is rejected before the KV cache is cleared; a run where every request fails exits 1', async () => {
-  await mkdir(join(dir, 'kv', 'keep-me'), { recursive: true });
+  await mkdir(join(`${dir}-kv`, 'kv', 'keep-me'), { recursive: true });
   const cases: Array<[string[], number, RegExp]> = [
     [['--burstiness', '0'], 2, /--burstiness/],
     [['--max-concurrency', '0'], 2, /--max-concurrency/],
@@ -177,7 +180,7 @@ test('bad input is rejected before the KV cache is cleared; a run where every re
     const r = results[i]!;
     assert.equal(r.code, code, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
-    assert.equal(existsSync(join(dir, 'kv', 'keep-me')), true, `${extra.join(' ')} cleared the cache`);
+    assert.equal(existsSync(join(`${dir}-kv`, 'kv', 'keep-me')), true, `${extra.join(' ')} cleared the cache`);
   }
   const failing = await startFixedUpstream({ status: 404 });
   try {

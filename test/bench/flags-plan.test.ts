@@ -9,7 +9,7 @@ import { UsageError } from '../../src/util/errors.ts';
 const config = defaultConfig();
 const sprint = config.bench.sprint;
 
-function usage(values: Record<string, unknown>, schema = runFlagsSchema): UsageError {
+function usage(values: Record<string, unknown>, schema: Parameters<typeof parseFlags>[0] = runFlagsSchema): UsageError {
   try {
     parseFlags(schema, values);
   } catch (e) {

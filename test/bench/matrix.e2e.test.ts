@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { rm as rmKv } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freePorts } from '../helpers/ports.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -26,7 +27,7 @@ async function writeConfig(name: string, set: string, connector: 'SharedStorageC
     producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
     consumers: [{ gpus: [1], host: '127.0.0.1', port: consumer }],
     proxy: { host: '127.0.0.1', port: proxyPort ?? proxy, rateLimit: 0, accessLog: 'off', healthIntervalMs: 200 },
-    kv: connector === 'NixlConnector' ? { connector, nixlSideChannelBasePort: side } : { connector, sharedStoragePath: join(dir, `kv-${name}`) },
+    kv: connector === 'NixlConnector' ? { connector, nixlSideChannelBasePort: side } : { connector, sharedStoragePath: join(`${dir}-kv`, `kv-${name}`) },
     health: { timeoutSeconds: 30, intervalMs: 50 },
     supervisor: { backoffMs: 100, stopGraceSeconds: 5 },
     bench: {
@@ -57,6 +58,8 @@ after(async () => {
   for (const set of ['pd-disaggregation', 'tensor-parallelism', 'pd-disaggregation-nixl', 'data-parallelism'])
     await runPd(['down', '--grace', '1'], { cwd: dir, env: { PD_STATE_DIR: join(dir, 'results', '.matrix', set) } });
   await cleanup();
+  // The KV folder sits beside the config's folder (pd refuses a cache path inside it).
+  await rmKv(`${dir}-kv`, { recursive: true, force: true });
 });
 
 test('two PD topologies and one that cannot start: the sheet, the comparison, the report, the gap', async () => {

@@ -5,6 +5,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { rm as rmKv } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startSim, type SimHandle } from '../helpers/sim.ts';
 import { runPd } from '../helpers/cli.ts';
@@ -21,8 +22,8 @@ let proxy: ProxyHandle;
 
 before(async () => {
   ({ dir, cleanup } = await tempDir('pd-bench-sim-'));
-  const kv = join(dir, 'kv');
-  await mkdir(kv);
+  const kv = join(`${dir}-kv`, 'kv');
+  await mkdir(kv, { recursive: true });
   const kvConfig = (role: string) => ({ kv_connector: 'ExampleConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: kv } });
   [producer, consumer] = await Promise.all([startSim({ kvConfig: kvConfig('kv_producer') }), startSim({ kvConfig: kvConfig('kv_consumer') })]);
   proxy = await startProxy({
@@ -54,6 +55,8 @@ after(async () => {
   await proxy?.close();
   await Promise.all([producer?.stop(), consumer?.stop()]);
   await cleanup();
+  // The KV folder sits beside the config's folder (pd refuses a cache path inside it).
+  await rmKv(`${dir}-kv`, { recursive: true, force: true });
 });
 
 test('pd bench sprint through the proxy against the simulator', async () => {

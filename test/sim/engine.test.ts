@@ -5,7 +5,7 @@ import { DEFAULT_KNOBS } from '../../src/sim/options.js';
 
 const params = (over: Partial<GenParams> = {}): GenParams => ({
   promptIds: [1, 2, 3, 4, 5], maxTokens: 3, minTokens: 0, ignoreEos: true, stop: [], stopTokenIds: [],
-  includeStopStrInOutput: false, seed: null, temperature: 0, externalTokens: 0, stallMs: 0, slowdown: 1, ...over,
+  includeStopStrInOutput: false, seed: null, temperature: 0, stallMs: 0, slowdown: 1, ...over,
 });
 
 function collect(): { sink: GenSink; done: Promise<{ tokens: string[]; reason: string; seq: Seq }> } {

@@ -56,13 +56,16 @@ export interface BenchContext {
   resultsDir: string;
   stateDir: string;
   apiKey: string | undefined;
+  /** The config file read, or null for the built-in defaults. */
+  configPath: string | null;
 }
 
 export async function benchContext(cmd: Command, f: { target?: string; set?: string; resultsDir?: string }): Promise<BenchContext> {
-  const { config } = await loadConfig({ configPath: cmd.optsWithGlobals<{ config?: string }>().config });
+  const { config, path } = await loadConfig({ configPath: cmd.optsWithGlobals<{ config?: string }>().config });
   const target = await resolveTarget(f.target, config.stateDir);
   return {
     config,
+    configPath: path,
     target,
     set: f.set ?? config.bench.set,
     resultsDir: f.resultsDir ? resolve(f.resultsDir) : config.bench.resultsDir,
