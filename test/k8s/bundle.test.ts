@@ -141,8 +141,11 @@ test('bad flags and refusals exit 2 with the flag and a hint, and write nothing'
 
 const KUBECTL = kubectlPath();
 
+let saidNoKubectl = false;
+/** One line, once, where kubectl is absent (the machine image has it; CI may not). */
 function noKubectl(): void {
-  console.log('kubectl not found on PATH: the `kubectl kustomize` check did not run');
+  if (!saidNoKubectl) console.log('kubectl not found on PATH: the `kubectl kustomize` check did not run');
+  saidNoKubectl = true;
 }
 
 test('every template renders a bundle kubectl kustomize builds, or is refused with a hint (P2P NCCL)', async () => {
