@@ -21,6 +21,7 @@ export const VERBS: Record<string, () => Promise<{ register: Register }>> = {
   cache: () => import('./commands/cache.js'),
   bench: () => import('./commands/bench.js'),
   config: () => import('./commands/config.js'),
+  render: () => import('./commands/render.js'),
   sim: () => import('./commands/sim.js'),
 };
 
