@@ -3,6 +3,7 @@
  * and client aborts. Not part of `npm test` (it runs for a minute by default and prints figures).
  *
  *   node --import tsx test/chaos/soak.ts [--duration 60s] [--rate 20] [--producers 2] [--consumers 2] [--seed 1]
+ *     [--kill-every 8s] [--stall-every 11s] [--abort-rate 0.05] [--deadline 30s] [--kill-any]
  *
  * `pd up -d --simulate` runs in a temp dir on ephemeral ports; an undici client sends `--rate` chat completions a
  * second (half streaming) and aborts a few on purpose; meanwhile an engine's process group (found through the
@@ -22,7 +23,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { runPd } from '../helpers/cli.js';
 import { LoadClient, type Result } from './load.js';
 import { readStackState } from '../../src/stack/state.js';
-import { findStackProcesses, ownership, stackIdOf, type ProcessIdentity } from '../../src/stack/identity.js';
+import { findStackProcesses, identityOf, ownership, stackIdOf, type ProcessIdentity } from '../../src/stack/identity.js';
 import { parseDuration } from '../../src/util/duration.js';
 import { sleep } from '../../src/util/timers.js';
 
@@ -37,6 +38,8 @@ const { values: args } = parseArgs({
     'stall-every': { type: 'string', default: '11s' },
     'abort-rate': { type: 'string', default: '0.05' },
     deadline: { type: 'string', default: '30s' },
+    /** Kills may also hit an engine that is starting, restarting or stalled (by default only healthy ones). */
+    'kill-any': { type: 'boolean', default: false },
   },
 });
 const seconds = (v: string, flag: string): number => (/^\d+(\.\d+)?$/.test(v) ? Number(v) * 1000 : parseDuration(v, flag));
@@ -152,10 +155,14 @@ async function main(): Promise<number> {
 
   const stalled = new Set<number>();
   /** A healthy engine of the stack, its group proven to be ours before any signal. */
-  const pickEngine = async (): Promise<{ name: string; pgid: number } | null> => {
+  const pickEngine = async (any = false): Promise<{ name: string; pgid: number } | null> => {
     const st = await readStackState(stateDir).catch(() => null);
     const live = (st?.engines ?? []).filter(
-      (e) => e.status === 'healthy' && e.pgid !== null && !stalled.has(e.pgid) && ownership({ pid: e.pid!, startTime: e.startTime }, stackId) === 'ours',
+      (e) =>
+        (any || (e.status === 'healthy' && !stalled.has(e.pgid ?? 0))) &&
+        e.pid !== null &&
+        e.pgid !== null &&
+        ownership({ pid: e.pid, startTime: e.startTime }, stackId) === 'ours',
     );
     if (live.length === 0) return null;
     const e = live[Math.floor(random() * live.length)]!;
@@ -168,7 +175,7 @@ async function main(): Promise<number> {
   const killer = (async () => {
     while (await sleep(between(0.5, 1.5) * killEveryMs, chaos.signal)) {
       if (performance.now() > chaosEnd) break;
-      const e = await pickEngine();
+      const e = await pickEngine(args['kill-any']);
       if (!e) continue;
       process.kill(-e.pgid, 'SIGKILL');
       kills++;
@@ -181,6 +188,7 @@ async function main(): Promise<number> {
       const e = await pickEngine();
       if (!e) continue;
       const ms = Math.round(between(1500, 4000));
+      const leader = identityOf(e.pgid);
       stalled.add(e.pgid);
       try {
         process.kill(-e.pgid, 'SIGSTOP');
@@ -188,11 +196,8 @@ async function main(): Promise<number> {
         event(`SIGSTOP ${e.name} for ${(ms / 1000).toFixed(1)} s`);
         await sleep(ms);
       } finally {
-        try {
-          process.kill(-e.pgid, 'SIGCONT');
-        } catch {
-          // the supervisor may have replaced it meanwhile
-        }
+        // Only the group stopped above (a kill meanwhile may have ended it, and its pid may be reused).
+        if (ownership(leader, stackId) === 'ours') process.kill(-e.pgid, 'SIGCONT');
         stalled.delete(e.pgid);
       }
     }
