@@ -2,7 +2,7 @@
  * Builds the commander program. Each verb's module (src/cli/commands/<verb>.ts) is imported only when that verb
  * runs (or for the full help), so `pd status` does not pay for loading the proxy, the bench or the simulator.
  */
-import { Command } from 'commander';
+import { Command, Help, type Option } from 'commander';
 import { readFileSync } from 'node:fs';
 
 type Register = (program: Command) => void;
@@ -44,6 +44,24 @@ export function verbOf(args: string[]): string | undefined {
   return undefined;
 }
 
+/** The flags an option answers to (`-n, --num-prompts <n>` → -n, --num-prompts; `--no-x` → --no-x). */
+const flagsOf = (o: Option): string[] => [o.short, o.long].filter((f): f is string => f !== undefined);
+
+/**
+ * The "Global Options" of a command's help, each flag once: an ancestor's option is left out when the command
+ * (or a nearer ancestor) declares the same flag itself — `pd bench run` re-declares the options of `pd bench`
+ * so they can be given after the sub-verb, and commander would otherwise list them under both headings.
+ */
+function globalOptionsOnce(this: Help, cmd: Command): Option[] {
+  const seen = new Set(this.visibleOptions(cmd).flatMap(flagsOf));
+  return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => {
+    const flags = flagsOf(o);
+    if (flags.some((f) => seen.has(f))) return false;
+    for (const f of flags) seen.add(f);
+    return true;
+  });
+}
+
 export async function buildProgram(args: string[] = []): Promise<Command> {
   const program = new Command('pd')
     .description('Launch, supervise and benchmark a vLLM prefill/decode (PD) disaggregated serving stack.')
@@ -51,7 +69,7 @@ export async function buildProgram(args: string[] = []): Promise<Command> {
     .option('-c, --config <path>', 'config file (default: ./pd.config.json if present, else built-in defaults)')
     .option('--verbose', 'show stack traces and debug output')
     .showSuggestionAfterError(true)
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: true });
+    .configureHelp({ sortSubcommands: false, showGlobalOptions: true, visibleGlobalOptions: globalOptionsOnce });
 
   const verb = verbOf(args);
   const versionOnly = verb === undefined && args.some((a) => a === '-V' || a === '--version');

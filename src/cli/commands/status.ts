@@ -1,53 +1,70 @@
 import type { Command } from 'commander';
 import { action } from '../run-command.js';
 import { out, printJson } from '../output.js';
-import { loadForCommand } from '../context.js';
+import { loadForCommand, numberArg } from '../context.js';
 import { stackStatus } from '../../stack/status.js';
+import { isPdError } from '../../util/errors.js';
+import { renderStatus, watchStatus } from '../status-view.js';
 
-const dur = (s: number | null | undefined): string =>
-  s === null || s === undefined ? '-' : s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m${s % 60}s` : `${Math.floor(s / 3600)}h${Math.floor((s % 3600) / 60)}m`;
+/** `pd status` exits 3 when a live stack is degraded (an engine down for good or unhealthy, the supervisor gone). */
+export const DEGRADED_EXIT_CODE = 3;
 
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
+interface StatusFlags {
+  json?: boolean;
+  watch?: boolean;
+  interval: number;
 }
 
 export function register(program: Command): void {
   const cmd = program
     .command('status')
-    .description('show each engine (role, GPUs, port, pid, uptime, health, restarts, cache hits) and the proxy')
-    .option('--json', 'print the status as JSON');
+    .description('show each engine (role, GPUs, port, pid, uptime, health, restarts, cache hits) and the proxy; exits 3 when the stack is degraded')
+    .option('--json', 'print the status as JSON')
+    .option('-w, --watch', 'redraw the status every --interval seconds until Ctrl+C')
+    .option('--interval <seconds>', 'seconds between redraws with --watch', numberArg('--interval', { min: 0.1, max: 3600 }), 2);
   cmd.action(
-    action(async (flags: { json?: boolean }) => {
+    action(async (flags: StatusFlags) => {
       const { config } = await loadForCommand(cmd);
+      if (flags.watch) return watch(config.stateDir, flags);
       const s = await stackStatus(config.stateDir);
-      if (flags.json) return printJson(s);
-      if (!s.running) {
-        process.stdout.write(
-          s.stale
-            ? `no stack is running, but ${config.stateDir} has state from a dead one: run \`pd down\` to clean up\n`
-            : `no stack is running from ${config.stateDir} (start one with \`pd up\`)\n`,
-        );
-        return;
-      }
-      if (s.supervisorAlive === false) {
-        process.stdout.write(
-          `${out.red('the supervisor (pid ' + s.supervisorPid + ') is gone')}: its engines are running unsupervised and the proxy is down.\n` +
-            `Run \`pd down\` to stop them (then \`pd up\` again).\n\n`,
-        );
-      } else process.stdout.write(
-        `stack ${s.phase} for ${dur(s.uptimeSeconds)} · supervisor pid ${s.supervisorPid} · ${s.connector}${s.simulate ? ' · simulated' : ''} · ${s.model}\n\n`,
-      );
-      const rows = [['ENGINE', 'ROLE', 'GPUS', 'PORT', 'PID', 'UPTIME', 'HEALTH', 'RESTARTS', 'CACHE HITS']];
-      for (const e of s.engines) {
-        rows.push([e.name, e.role, e.gpus.join(','), String(e.port), String(e.pid ?? '-'), dur(e.uptimeSeconds), e.healthy ? 'healthy' : e.status, String(e.restarts), String(e.cacheHits)]);
-      }
-      process.stdout.write(table(rows).replace(/\bhealthy\b/g, out.green('healthy')));
-      if (s.proxy) {
-        process.stdout.write(
-          `\nproxy ${s.proxy.url} · ${s.proxy.healthy ? out.green('healthy') : out.red('unhealthy')} · in-flight ${s.proxy.inFlight} · queued ${s.proxy.queued} · ${s.proxy.reqPerSec.toFixed(1)} req/s · ${s.proxy.requestsTotal} requests · ${s.proxy.rejected} rejected\n`,
-        );
-      }
+      if (flags.json) printJson(s);
+      else process.stdout.write(renderStatus(s, config.stateDir, out));
+      return s.degraded ? DEGRADED_EXIT_CODE : 0;
     }),
   );
+}
+
+async function watch(stateDir: string, flags: StatusFlags): Promise<number> {
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await watchStatus(
+      async () => {
+        const s = await stackStatus(stateDir);
+        return flags.json ? JSON.stringify(s) + '\n' : renderStatus(s, stateDir, out);
+      },
+      {
+        intervalMs: flags.interval * 1000,
+        target: process.stdout,
+        signal: stop.signal,
+        raw: flags.json === true,
+        describeError: (e) => {
+          const message = isPdError(e) ? e.message : `unexpected failure: ${e instanceof Error ? e.message : String(e)}`;
+          if (flags.json) return JSON.stringify({ error: message, hint: isPdError(e) ? (e.hint ?? null) : null }) + '\n';
+          return `${out.red('error:')} ${message}\n${isPdError(e) && e.hint ? `${out.cyan('hint:')} ${e.hint}\n` : ''}`;
+        },
+        onResize: (listener) => {
+          process.stdout.on('resize', listener);
+          return () => void process.stdout.off('resize', listener);
+        },
+      },
+    );
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  // Ctrl+C is how a watch ends: a success.
+  return 0;
 }
