@@ -6,7 +6,7 @@
  */
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { findStackProcesses, isZombie, ownership, stackIdOf } from './identity.js';
+import { findStackProcesses, ownership, stackIdOf } from './identity.js';
 import { engineIdentities, readStackState, removeStackState, supervisorIdentity, LOCK_FILE, type StackState } from './state.js';
 import { stopGroup } from './process-group.js';
 import { pollUntil } from '../util/timers.js';
@@ -35,7 +35,6 @@ async function stopSupervisor(state: StackState, graceMs: number): Promise<DownR
     intervalMs: 25,
     timeoutMs: graceMs + 10_000,
   });
-  await pollUntil(() => (isZombie(id.pid) ? undefined : true), { intervalMs: 10, timeoutMs: 2_000 });
   if (gone) return { pid: id.pid, how: 'stopped' };
   if (ownership(id, state.stackId) === 'ours') process.kill(id.pid, 'SIGKILL');
   return { pid: id.pid, how: 'killed' };

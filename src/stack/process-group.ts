@@ -4,7 +4,7 @@
  * only while its leader is provably ours (identity.ts); workers of a dead leader are signalled one by one, and only
  * those that carry this stack's id.
  */
-import { groupMembers, hasProc, isZombie, ownership, type ProcessIdentity } from './identity.js';
+import { groupMembers, hasProc, ownership, type ProcessIdentity } from './identity.js';
 import { sleep } from '../util/timers.js';
 
 export interface StopResult {
@@ -41,10 +41,7 @@ async function waitGone(leader: ProcessIdentity, stackId: string, timeoutMs: num
     if (Date.now() >= deadline) return false;
     await sleep(25);
   }
-  // An exited leader holds its PID (and its group id) until its parent reaps it: give that a moment, so that
-  // "stopped" means gone from the process table too.
-  const reapBy = Date.now() + 2_000;
-  while (isZombie(leader.pid) && Date.now() < reapBy) await sleep(10);
+  // An exited leader that its parent has not reaped yet (a zombie) holds nothing but its PID: it counts as gone.
   return true;
 }
 

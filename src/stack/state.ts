@@ -12,6 +12,19 @@ import { ownership, stackIdOf, type ProcessIdentity } from './identity.js';
 
 const identitySchema = z.object({ pid: z.number().int(), startTime: z.string().nullable().catch(null) });
 
+/** An array read element by element: one damaged element is dropped, the others are kept. */
+function lenientArray<T extends z.ZodType>(item: T) {
+  return z
+    .array(z.unknown())
+    .catch([])
+    .transform((items) =>
+      items.flatMap((x) => {
+        const r = item.safeParse(x);
+        return r.success ? [r.data as z.output<T>] : [];
+      }),
+    );
+}
+
 const ENGINE_STATUSES = ['starting', 'healthy', 'unhealthy', 'restarting', 'exited', 'failed'] as const;
 
 export const engineStateSchema = z.object({
@@ -39,7 +52,7 @@ export const engineStateSchema = z.object({
   cacheInjectedTokens: z.number().catch(0),
   errors: z.number().catch(0),
   /** Every generation started (a restarted engine has several), for `pd down` to sweep. */
-  generations: z.array(identitySchema).catch([]),
+  generations: lenientArray(identitySchema),
 });
 
 export const proxyStateSchema = z.object({
@@ -73,7 +86,7 @@ export const stackStateSchema = z.object({
   logDir: z.string().catch(''),
   phase: z.enum(['starting', 'ready', 'degraded', 'stopping', 'failed']).catch('failed'),
   proxy: proxyStateSchema.nullable().catch(null),
-  engines: z.array(engineStateSchema).catch([]),
+  engines: lenientArray(engineStateSchema),
 });
 
 export type EngineState = z.infer<typeof engineStateSchema>;

@@ -21,7 +21,7 @@ let cleanup: () => Promise<void>;
 let blocker: Server;
 const configs: Record<string, string> = {};
 
-async function writeConfig(name: string, set: string, connector: 'SharedStorageConnector' | 'NixlConnector', proxyPort?: number): Promise<void> {
+async function writeConfig(name: string, set: string, connector: 'auto' | 'NixlConnector', proxyPort?: number): Promise<void> {
   const [proxy, producer, consumer, side] = await freePorts(4);
   const cfg = {
     producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
@@ -48,10 +48,10 @@ before(async () => {
   blocker = createServer();
   await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
   const taken = (blocker.address() as { port: number }).port;
-  await writeConfig('shared', 'pd-disaggregation', 'SharedStorageConnector');
-  await writeConfig('broken', 'tensor-parallelism', 'SharedStorageConnector', taken);
+  await writeConfig('shared', 'pd-disaggregation', 'auto');
+  await writeConfig('broken', 'tensor-parallelism', 'auto', taken);
   await writeConfig('nixl', 'pd-disaggregation-nixl', 'NixlConnector');
-  await writeConfig('later', 'data-parallelism', 'SharedStorageConnector');
+  await writeConfig('later', 'data-parallelism', 'auto');
 });
 after(async () => {
   blocker?.close();

@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile, readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { findStackProcesses, stackIdOf } from '../../src/stack/identity.js';
 import { join, resolve } from 'node:path';
 import { freePorts } from './ports.js';
@@ -79,22 +79,36 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
   return self;
 }
 
-export function alive(pid: number): boolean {
+/** State letter of /proc/<pid>/stat, or null when the process is gone. */
+function procState(pid: number): string | null {
   try {
-    process.kill(pid, 0);
-    return true;
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
   } catch {
-    return false;
+    return null;
   }
 }
 
+/** Running (an exited process its parent has not reaped yet — a zombie — is not). */
+export function alive(pid: number): boolean {
+  const state = procState(pid);
+  return state !== null && state !== 'Z';
+}
+
+/** Any running (not zombie) process in the group. */
 export function groupAlive(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-    return true;
-  } catch {
-    return false;
+  for (const name of readdirSync('/proc')) {
+    const pid = Number(name);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+      if (Number(rest[2]) === pgid && rest[0] !== 'Z') return true;
+    } catch {
+      // gone meanwhile
+    }
   }
+  return false;
 }
 
 export async function waitFor<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, pollMs = 50): Promise<T> {

@@ -54,7 +54,9 @@ async function up(cmd: Command, flags: UpFlags): Promise<number> {
 async function foreground(plan: StackPlan, opts: { detachedChild: boolean }): Promise<number> {
   const supervisor = new Supervisor({ plan, units: janitorUnits(plan) });
   const interactive = !opts.detachedChild && process.stderr.isTTY === true;
-  const note = (message: string): void => void process.stderr.write(`${err.yellow('pd |')} ${message}\n`);
+  // In supervisor.log (the background supervisor) notices carry the time, so `pd logs` merges them in order.
+  const stamp = (): string => (opts.detachedChild ? `${new Date().toISOString()} ` : '');
+  const note = (message: string): void => void process.stderr.write(`${stamp()}${err.yellow('pd |')} ${message}\n`);
   supervisor.events.on('notice', note);
 
   let signals = 0;
