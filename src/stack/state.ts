@@ -20,7 +20,7 @@ function lenientArray<T extends z.ZodType>(item: T) {
     .transform((items) =>
       items.flatMap((x) => {
         const r = item.safeParse(x);
-        return r.success ? [r.data as z.output<T>] : [];
+        return r.success ? [r.data] : [];
       }),
     );
 }
