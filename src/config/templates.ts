@@ -9,7 +9,9 @@ export const TEMPLATES: Record<string, { file: string; set: string; description:
   'shared-storage-1p1d': {
     file: 'shared-storage-1p1d.json',
     set: 'pd-disaggregation',
-    description: 'PD, the reference setup: SharedStorage/ExampleConnector ("auto") on /mnt/pd_kv, prefill GPU 0 :8100, decode GPU 1 :8200',
+    description:
+      'PD, the reference setup: SharedStorage/ExampleConnector ("auto") on /mnt/pd_kv, prefill GPU 0 :8100, decode GPU 1 :8200 ' +
+      '(storage speed is its cost: `pd doctor` measures it; on one machine /dev/shm/pd_kv is much faster)',
   },
   'nixl-1p1d': {
     file: 'nixl-1p1d.json',
@@ -39,7 +41,7 @@ export const TEMPLATES: Record<string, { file: string; set: string; description:
   'shared-storage-xpyd': {
     file: 'shared-storage-xpyd.json',
     set: 'pd-disaggregation',
-    description: 'PD 2P2D: 2 producers (GPU 0,1) and 2 consumers (GPU 2,3) with SharedStorage, connector "auto"',
+    description: 'PD 2P2D: 2 producers (GPU 0,1) and 2 consumers (GPU 2,3) with SharedStorage, connector "auto" (see `pd doctor` for its storage speed)',
   },
 };
 

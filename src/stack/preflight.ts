@@ -11,6 +11,9 @@ import type { StackPlan } from './plan/build.js';
 import { connectorUnsupported } from './plan/connector.js';
 import { readStackState, stateIsLive, supervisorAlive } from './state.js';
 import { formatBytes } from '../util/format.js';
+import { totalmem } from 'node:os';
+import { measureStorage } from './storage-speed.js';
+import { kvBytesPerToken, kvGeometry } from './kv-size.js';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -24,6 +27,8 @@ export interface Check {
 export interface PreflightOptions {
   /** Skip the port checks (pd doctor while the stack is running would see its own ports). */
   skipPorts?: boolean;
+  /** Measure the shared storage's bandwidth (pd doctor; a second or so of disk I/O). */
+  measureStorage?: boolean;
 }
 
 export interface GpuInfo {
@@ -229,6 +234,42 @@ async function checkStorage(plan: StackPlan): Promise<Check> {
   return { name: 'shared storage', status: 'ok', detail };
 }
 
+const perSec = (b: number): string => `${formatBytes(b)}/s`;
+
+/** What the shared-storage connector costs here: bandwidth, and save/load time of a 1k-token prompt's KV. */
+async function checkStorageSpeed(plan: StackPlan): Promise<Check> {
+  const name = 'KV storage speed';
+  const dir = plan.sharedStoragePath;
+  if (dir === null) return { name, status: 'skip', detail: 'no shared-storage connector' };
+  let target = dir;
+  while (!existsSync(target) && dirname(target) !== target) target = dirname(target);
+  let speed;
+  try {
+    speed = await measureStorage(target);
+  } catch (e) {
+    return { name, status: 'warn', detail: `could not measure ${target}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}` };
+  }
+  const geo = await kvGeometry(plan.model);
+  const perPrompt = kvBytesPerToken(geo) * 1000;
+  const save = perPrompt / speed.writeBytesPerSec;
+  const load = perPrompt / speed.readBytesPerSec;
+  const detail =
+    `${target}: write ${perSec(speed.writeBytesPerSec)}, read ${perSec(speed.readBytesPerSec)}` +
+    `${speed.memoryBacked ? ' (memory-backed)' : ''}; a 1k-token prompt's KV (${formatBytes(perPrompt)}, ` +
+    `${formatBytes(kvBytesPerToken(geo))}/token from ${geo.source}) takes ~${save.toFixed(2)} s to save, ~${load.toFixed(2)} s to load`;
+  if (speed.memoryBacked) return { name, status: 'ok', detail };
+  const shm = await statfs('/dev/shm').catch(() => null);
+  const budget = shm ? Math.floor((shm.blocks * shm.bsize) / 2) : Math.floor(totalmem() / 4);
+  return {
+    name,
+    status: 'warn',
+    detail,
+    hint:
+      `Both engines run on this machine: a memory-backed folder avoids the disk. Set "kv": { "sharedStoragePath": "/dev/shm/pd_kv", ` +
+      `"cache": { "maxBytes": ${budget} } } (half of /dev/shm, ${formatBytes(budget)}, so the cache fits in RAM).`,
+  };
+}
+
 async function checkState(plan: StackPlan): Promise<Check> {
   const dir = plan.stateDir;
   const state = await readStackState(dir).catch(() => null);
@@ -263,7 +304,9 @@ export async function runPreflight(plan: StackPlan, opts: PreflightOptions = {})
     checkPorts(plan, { ...opts, skipPorts: opts.skipPorts || running }),
     checkStorage(plan),
   ]);
-  return [checkConfigProblems(plan), checkVllm(plan), checkModel(plan), gpus, ports, storage, state];
+  const checks = [checkConfigProblems(plan), checkVllm(plan), checkModel(plan), gpus, ports, storage];
+  if (opts.measureStorage && storage.status !== 'fail') checks.push(await checkStorageSpeed(plan));
+  return [...checks, state];
 }
 
 export function failedChecks(checks: Check[]): Check[] {

@@ -29,7 +29,7 @@ export function register(program: Command): void {
   addStackOptions(cmd).action(
     action(async (flags: StackFlags & { json?: boolean }) => {
       const plan = await loadPlan(cmd, flags);
-      const checks = await runPreflight(plan);
+      const checks = await runPreflight(plan, { measureStorage: true });
       const failed = failedChecks(checks).length;
       if (flags.json) printJson({ ok: failed === 0, connector: plan.connector, vllmVersion: plan.vllmVersion, checks });
       else {

@@ -36,6 +36,13 @@ export function register(program: Command): void {
           JSON.stringify(schemaPath.startsWith('.') ? schemaPath : `./${schemaPath}`),
         );
         await writeOutput(target, withSchema);
+        if (/SharedStorage|"connector": "auto"/.test(text) && !/"topology": "aggregated"/.test(text)) {
+          process.stdout.write(
+            `  note: the shared-storage connector writes and reads every prompt's KV (~150 MB per 1k tokens for Qwen3-4B);\n` +
+              `  \`pd doctor\` measures what that costs on your disk. With both engines on one machine, a memory-backed\n` +
+              `  kv.sharedStoragePath such as /dev/shm/pd_kv (with kv.cache.maxBytes that fits in RAM) is much faster.\n`,
+          );
+        }
         process.stdout.write(
           `${out.green('✔')} wrote ${target} from template ${opts.template}\n` +
             `  next: ${out.bold('pd plan')} to see the engine command lines, ${out.bold('pd up')} to start the stack ` +
