@@ -48,7 +48,7 @@ export async function kvGeometry(model: string): Promise<KvGeometry> {
   if (!isAbsolute(model)) return geometryFromName(model);
   try {
     const c = JSON.parse(await readFile(join(model, 'config.json'), 'utf8')) as Record<string, unknown>;
-    const num = (k: string): number | undefined => (typeof c[k] === 'number' ? (c[k] as number) : undefined);
+    const num = (k: string): number | undefined => { const v = c[k]; return typeof v === 'number' ? v : undefined; };
     const layers = num('num_hidden_layers');
     const heads = num('num_attention_heads');
     const kvHeads = num('num_key_value_heads') ?? heads;
