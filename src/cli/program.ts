@@ -48,13 +48,17 @@ export function verbOf(args: string[]): string | undefined {
 const flagsOf = (o: Option): string[] => [o.short, o.long].filter((f): f is string => f !== undefined);
 
 /**
- * The "Global Options" of a command's help, each flag once: an ancestor's option is left out when the command
- * (or a nearer ancestor) declares the same flag itself — `pd bench run` re-declares the options of `pd bench`
- * so they can be given after the sub-verb, and commander would otherwise list them under both headings.
+ * The "Global Options" of a command's help: pd's own (-c, --verbose …), each flag once. An intermediate verb's
+ * options (`pd bench`'s sprint flags) do not apply to its sub-verbs and are not listed there, and a flag the
+ * command declares itself is left out of the global list (commander would otherwise list it under both headings).
  */
 function globalOptionsOnce(this: Help, cmd: Command): Option[] {
+  let root: Command = cmd;
+  while (root.parent) root = root.parent;
+  const rootOptions = new Set(root.options);
   const seen = new Set(this.visibleOptions(cmd).flatMap(flagsOf));
   return Help.prototype.visibleGlobalOptions.call(this, cmd).filter((o) => {
+    if (!rootOptions.has(o)) return false;
     const flags = flagsOf(o);
     if (flags.some((f) => seen.has(f))) return false;
     for (const f of flags) seen.add(f);

@@ -50,7 +50,7 @@ export function modelSource(model: string, opts: RenderOptions): ModelSource {
   return { kind: 'local', path: model, claim: opts.modelVolumeClaim, mountPath };
 }
 
-function refuseConnector(connector: string): never {
+export function refuseConnector(connector: string): never {
   if (isP2pNcclConnector(connector)) {
     throw new ConfigError('P2pNcclConnector cannot be rendered for a cluster', {
       hint:

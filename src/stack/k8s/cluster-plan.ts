@@ -8,6 +8,8 @@ import { assertValid, type Problem, type ProblemCode } from '../../config/proble
 import { ConfigError, UsageError } from '../../util/errors.js';
 import { buildStackPlan, type StackPlan } from '../plan/build.js';
 import { chooseConnector, connectorUnsupported, type ConnectorChoice } from '../plan/connector.js';
+import { isP2pNcclConnector } from '../plan/kv-transfer-config.js';
+import { refuseConnector } from './checks.js';
 import type { RenderOptions } from './options.js';
 
 /** Problems of a local stack that a cluster does not have. Policy reads codes, never messages. */
@@ -37,6 +39,8 @@ export interface ClusterPlan {
 function clusterConnector(config: PdConfig, opts: RenderOptions, version: string | null): ConnectorChoice {
   const configured = config.kv.connector;
   if (config.topology !== 'pd') return chooseConnector(configured, version);
+  // A connector the cluster cannot drive at all is refused for that reason first, whatever the image's version.
+  if (isP2pNcclConnector(configured)) refuseConnector(configured);
   if (configured === 'auto') {
     if (version === null) {
       throw new UsageError(`kv.connector is "auto" but the vLLM version of image ${opts.image} is unknown`, {

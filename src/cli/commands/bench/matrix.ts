@@ -35,8 +35,8 @@ export function registerMatrix(bench: Command): void {
     .option('--budget <s>', 'with --search: seconds per topology (default bench.search.budgetSeconds)')
     .option('--no-progress', 'no per-run progress line')
     .option('--json', 'print the matrix summary as JSON')
-    .configureHelp({ sortSubcommands: false, showGlobalOptions: false })
-    .addHelpText('after', '\n-c/--config FILE (repeat it, one per topology) and --verbose apply too.');
+
+    .addHelpText('after', '\nGive -c/--config once per topology (in the order to run them).');
   cmd.action(action(async (configs: string[], _o: unknown, c: Command) => matrixCommand(c, configs)));
 }
 

@@ -13,8 +13,6 @@ import type { CacheCleared } from '../../../bench/cache-policy.js';
 
 /** Add the named flags (spelling and help from the bench's flag schema). */
 export function addFlags(cmd: Command, keys: readonly FlagKey[]): Command {
-  // A subcommand's help lists its own flags; the sprint's (its parent's) would otherwise repeat as "global".
-  if (cmd.parent?.parent) cmd.configureHelp({ sortSubcommands: false, showGlobalOptions: false }).addHelpText('after', '\n-c/--config FILE and --verbose (pd\'s global options) apply too.');
   for (const key of keys) {
     const [flags, help] = FLAG_HELP[key];
     cmd.option(flags, help);
