@@ -5,6 +5,7 @@
  * Nothing is cleared with --keep-cache, with bench.clearCache false, or for a NixlConnector config with no stack
  * running (NIXL keeps KV in engine memory: there is no folder to clear).
  */
+import { networkInterfaces } from 'node:os';
 import type { PdConfig } from '../config/schema.js';
 import { protectedPaths, type ProtectedPath } from '../config/checks.js';
 import { RuntimeError } from '../util/errors.js';
@@ -18,12 +19,31 @@ export interface ClearTarget {
   protect: ProtectedPath[];
 }
 
+/** True when `url` points at this machine (loopback or one of its own addresses). */
+export function isLocalTarget(url: string): boolean {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/g, '');
+  } catch {
+    return false;
+  }
+  if (host === 'localhost' || host === '0.0.0.0' || host === '::' || /^127\./.test(host) || host === '::1') return true;
+  return Object.values(networkInterfaces()).some((list) => list?.some((a) => a.address === host));
+}
+
 /**
  * The KV cache folder to clear before each run, or null: the running stack's shared storage (null when its
- * connector keeps KV elsewhere), else kv.sharedStoragePath for a shared-storage (or "auto") PD config.
+ * connector keeps KV elsewhere), else kv.sharedStoragePath for a shared-storage (or "auto") PD config. A target on
+ * another machine (a cluster's gateway) does not use this machine's folder: nothing is cleared for it.
  */
-export async function cacheToClear(config: PdConfig, configPath: string | null, keepCache: boolean | undefined): Promise<ClearTarget | null> {
+export async function cacheToClear(
+  config: PdConfig,
+  configPath: string | null,
+  keepCache: boolean | undefined,
+  target?: string,
+): Promise<ClearTarget | null> {
   if (keepCache || !config.bench.clearCache) return null;
+  if (target !== undefined && !isLocalTarget(target)) return null;
   const state = await readStackState(config.stateDir).catch(() => null);
   let path: string | null;
   if (state && stateIsLive(state)) path = state.sharedStoragePath;

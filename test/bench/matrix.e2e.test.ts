@@ -70,7 +70,7 @@ test('two PD topologies and one that cannot start: the sheet, the comparison, th
   assert.equal(r.code, 1, `a topology failed, so the exit code is not 0\n${r.stderr}`);
   // The plan first, then progress with an ETA.
   assert.match(r.stderr, /matrix: 3 topologies on the simulator/);
-  assert.match(r.stderr, /1\. pd-disaggregation .*SharedStorageConnector.*rates 2 x 0\.5 s, flood 2/);
+  assert.match(r.stderr, /1\. pd-disaggregation .*auto.*rates 2 x 0\.5 s, flood 2/);
   assert.match(r.stderr, /estimated total \d+s/);
   assert.match(r.stderr, /ETA (\d+m)?\d+s: pd-disaggregation steady-rate2 \(1\/2\)/);
   assert.match(r.stderr, /tensor-parallelism: pd up failed:/);

@@ -103,3 +103,12 @@ test('saturation: a queue that grows without bound is recognised, a stable run i
   assert.equal(over.result.pd_saturation?.saturated, true, JSON.stringify(over.result.pd_saturation));
   assert.match(over.result.pd_saturation?.reason ?? '', /queue growing: TTFT p50/);
 });
+
+test('the KV cache is cleared only for a target on this machine (a cluster gateway does not use it)', async () => {
+  const { isLocalTarget } = await import('../../src/bench/cache-policy.js');
+  assert.equal(isLocalTarget('http://127.0.0.1:8000'), true);
+  assert.equal(isLocalTarget('http://localhost:8000/v1'), true);
+  assert.equal(isLocalTarget('http://[::1]:8000'), true);
+  assert.equal(isLocalTarget('http://gateway.example.com'), false);
+  assert.equal(isLocalTarget('http://10.255.255.1:80'), false);
+});

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { runPd } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 
-const VERBS = ['init', 'plan', 'up', 'down', 'status', 'logs', 'doctor', 'proxy', 'clear-cache', 'cache', 'bench', 'config', 'sim'];
+const VERBS = ['init', 'plan', 'up', 'down', 'status', 'logs', 'doctor', 'proxy', 'clear-cache', 'cache', 'bench', 'render', 'config', 'sim'];
 
 test('pd --help lists every verb and --version prints the package version', async () => {
   const help = await runPd(['--help']);

@@ -30,7 +30,7 @@ async function runCommand(cmd: Command): Promise<number> {
   // Everything is checked (flags, dataset, results folder, target) before the cache is cleared.
   await ensureResultsDir(ctx.resultsDir);
   await checkTarget(ctx.target, ctx.apiKey, f.model);
-  const cachePath = await cacheToClear(ctx.config, ctx.configPath, f.keepCache);
+  const cachePath = await cacheToClear(ctx.config, ctx.configPath, f.keepCache, ctx.target);
   const sig = interruptHandling();
   const outputs: RunOutput[] = [];
   try {

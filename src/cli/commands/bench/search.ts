@@ -42,7 +42,7 @@ async function searchCommand(cmd: Command): Promise<number> {
   const workload = resolveWorkload(f, ctx.config.bench.sprint);
   await ensureResultsDir(ctx.resultsDir);
   await checkTarget(ctx.target, ctx.apiKey, f.model);
-  const cachePath = await cacheToClear(ctx.config, ctx.configPath, f.keepCache);
+  const cachePath = await cacheToClear(ctx.config, ctx.configPath, f.keepCache, ctx.target);
   const sig = interruptHandling();
   let progress: ReturnType<typeof createProgress> | null = null;
   if (!f.json) {

@@ -28,7 +28,7 @@ async function sprintCommand(cmd: Command): Promise<number> {
   const bench = { ...ctx.config.bench, percentiles: f.percentiles ?? ctx.config.bench.percentiles };
   await ensureResultsDir(ctx.resultsDir);
   await checkTarget(ctx.target, ctx.apiKey, f.model);
-  const cachePath = await cacheToClear(ctx.config, ctx.configPath, f.keepCache);
+  const cachePath = await cacheToClear(ctx.config, ctx.configPath, f.keepCache, ctx.target);
   const sig = interruptHandling();
   let progress: ReturnType<typeof createProgress> | null = null;
   try {
