@@ -1,0 +1,115 @@
+/**
+ * Every template of the comparison sheet, with real processes on the simulator: plan, up, a request through the
+ * proxy, status, down.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { runPd } from '../helpers/cli.js';
+import { freePorts } from '../helpers/ports.js';
+import { tempDir } from '../helpers/tmp.js';
+import { SIM_ENV, chat, alive } from '../helpers/stack.js';
+
+interface Case {
+  template: string;
+  set: string;
+  /** What `pd plan` must print for it. */
+  plan: RegExp[];
+  engines: string[];
+}
+
+const CASES: Case[] = [
+  {
+    template: 'tensor-parallel',
+    set: 'tensor-parallelism',
+    plan: [/CUDA_VISIBLE_DEVICES=0,1 .* serve \S+ --host 127\.0\.0\.1 --port \d+ .*--tensor-parallel-size 2$/m, /whole request → engine-0/],
+    engines: ['engine-0'],
+  },
+  {
+    template: 'pipeline-parallel',
+    set: 'pipeline-parallelism',
+    plan: [/CUDA_VISIBLE_DEVICES=0,1 .*--pipeline-parallel-size 2$/m, /TP 1 x PP 2 x DP 1/],
+    engines: ['engine-0'],
+  },
+  {
+    template: 'data-parallel',
+    set: 'data-parallelism',
+    plan: [/CUDA_VISIBLE_DEVICES=0 .* serve /, /CUDA_VISIBLE_DEVICES=1 .* serve /, /whole request → engine-0\|engine-1/],
+    engines: ['engine-0', 'engine-1'],
+  },
+  {
+    template: 'shared-storage-1p1d',
+    set: 'pd-disaggregation',
+    plan: [/"kv_connector":"ExampleConnector","kv_role":"kv_producer"/, /"kv_role":"kv_consumer"/],
+    engines: ['producer-0', 'consumer-0'],
+  },
+  {
+    template: 'nixl-1p1d',
+    set: 'pd-disaggregation-nixl',
+    plan: [/VLLM_NIXL_SIDE_CHANNEL_PORT=\d+ .*"kv_connector":"NixlConnector","kv_role":"kv_both"/],
+    engines: ['producer-0', 'consumer-0'],
+  },
+  {
+    template: 'p2p-nccl-1p1d',
+    set: 'pd-disaggregation-p2p',
+    plan: [/VLLM_HOST_IP=127\.0\.0\.1 .*"kv_connector":"P2pNcclConnector","kv_role":"kv_producer".*"kv_port":"\d+"/, /request id naming the producer and consumer/],
+    engines: ['producer-0', 'consumer-0'],
+  },
+];
+
+/** A template's config on ephemeral ports, with its own state dir and KV folder. */
+async function fromTemplate(dir: string, template: string): Promise<string> {
+  const file = join(dir, 'project', `${template}.json`);
+  await mkdir(join(dir, 'project'));
+  const init = await runPd(['init', '-t', template, '-o', file]);
+  assert.equal(init.code, 0, init.stderr);
+  const cfg = JSON.parse(await readFile(file, 'utf8'));
+  const ports = await freePorts(6);
+  const fix = (list: Array<{ port: number }> | undefined) => list?.forEach((e) => (e.port = ports.pop()!));
+  fix(cfg.engines);
+  fix(cfg.producers);
+  fix(cfg.consumers);
+  cfg.proxy = { ...cfg.proxy, host: '127.0.0.1', port: ports.pop(), rateLimit: 0, healthIntervalMs: 200 };
+  cfg.kv = { ...cfg.kv, nixlSideChannelBasePort: 20000 + (ports[0]! % 20000), p2pKvBasePort: 40000 + (ports[0]! % 20000), p2pProxyPort: ports.pop(), sharedStoragePath: join(dir, 'kv') };
+  cfg.stateDir = join(dir, 'state');
+  cfg.health = { timeoutSeconds: 30, intervalMs: 50 };
+  cfg.supervisor = { stopGraceSeconds: 5 };
+  await writeFile(file, JSON.stringify(cfg, null, 2));
+  return file;
+}
+
+for (const c of CASES) {
+  test(`template ${c.template}: plan, up, a request, status, down`, async () => {
+    const { dir, cleanup } = await tempDir(`pd-topo-${c.template}-`);
+    const env = { ...SIM_ENV };
+    let file = '';
+    try {
+      file = await fromTemplate(dir, c.template);
+      const cfg = JSON.parse(await readFile(file, 'utf8'));
+      assert.equal(cfg.bench.set, c.set, 'the template names its sheet block');
+      const plan = await runPd(['-c', file, 'plan', '--simulate'], { env });
+      assert.equal(plan.code, 0, plan.stderr);
+      for (const re of c.plan) assert.match(plan.stdout, re);
+      if (cfg.topology === 'aggregated') assert.doesNotMatch(plan.stdout, /--kv-transfer-config/);
+
+      const up = await runPd(['-c', file, 'up', '-d', '--simulate'], { env, timeoutMs: 60_000 });
+      assert.equal(up.code, 0, up.stderr);
+      const r = await chat(cfg.proxy.port, 'a prompt long enough to cover more than one block of sixteen tokens, for the KV cache', 4);
+      assert.equal(r.status, 200, JSON.stringify(r.body));
+      assert.equal(r.body.object, 'chat.completion');
+      const status = await runPd(['-c', file, 'status', '--json'], { env });
+      assert.equal(status.code, 0, status.stdout + status.stderr);
+      const st = JSON.parse(status.stdout);
+      assert.deepEqual(st.engines.map((e: any) => e.name), c.engines);
+      assert.ok(st.engines.every((e: any) => e.healthy), status.stdout);
+      const pids = st.engines.map((e: any) => e.pid);
+      const down = await runPd(['-c', file, 'down'], { env });
+      assert.equal(down.code, 0, down.stderr);
+      for (const pid of pids) assert.equal(alive(pid), false, `${c.template}: pid ${pid} still alive`);
+    } finally {
+      if (file) await runPd(['-c', file, 'down', '--grace', '2'], { env }).catch(() => undefined);
+      await cleanup();
+    }
+  });
+}
