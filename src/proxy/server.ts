@@ -1,7 +1,8 @@
 /**
- * The PD proxy server: an embedded Hono app on @hono/node-server. The two-stage routes run on the raw node
- * req/res (see pipeline.ts) — both through a direct fast path for exact `POST /v1/completions` and
- * `POST /v1/chat/completions`, and through Hono for everything else (/health, /metrics, other /v1/*).
+ * The PD proxy server: an embedded Hono app on @hono/node-server. Proxied requests run on the raw node req/res
+ * in the request frame (frame.ts) — the two-stage routes through a direct fast path for exact
+ * `POST /v1/completions` and `POST /v1/chat/completions`, everything else (/health, /metrics, other /v1/*)
+ * through Hono.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -17,7 +18,11 @@ import { Admission } from './admission.js';
 import { HealthProber } from './health.js';
 import { ProxyMetrics, RecentRate } from './metrics.js';
 import { batchedStderrSink } from './access-log.js';
-import { Pipeline } from './pipeline.js';
+import { Frame, type Route } from './frame.js';
+import { Gate } from './gate.js';
+import { BodyReader } from './body.js';
+import { TwoStageRoute } from './two-stage.js';
+import { ForwardRoute } from './forward.js';
 import { openAiErrorBody } from './openai-error.js';
 
 export type { Upstream } from './engine.js';
@@ -92,33 +97,45 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     engines: engineStats,
   });
   const rate = new RecentRate();
-  const pipeline = new Pipeline({
-    producers,
-    consumers,
-    producerBalancer: new Balancer(opts.balance),
-    consumerBalancer: new Balancer(opts.balance),
-    bucket: opts.rateLimit > 0 ? new TokenBucket({ rate: opts.rateLimit, burst: opts.burst }) : null,
-    onRateLimit: opts.onRateLimit,
-    admission,
-    timeouts: opts.timeouts,
-    maxBodyBytes: opts.maxBodyBytes,
-    apiKey: opts.apiKey,
-    engineApiKey: opts.engineApiKey,
-    connector: opts.connector,
-    accessLog: opts.accessLog,
-    log,
+  const frame = new Frame({
+    gate: new Gate({
+      bucket: opts.rateLimit > 0 ? new TokenBucket({ rate: opts.rateLimit, burst: opts.burst }) : null,
+      onRateLimit: opts.onRateLimit,
+      admission,
+      queueMs: opts.timeouts.queueMs,
+      metrics,
+    }),
+    body: new BodyReader(opts.maxBodyBytes),
     metrics,
     rate,
+    log,
+    accessLog: opts.accessLog,
+    apiKey: opts.apiKey,
   });
+  const routeDeps = { metrics, log, engineApiKey: opts.engineApiKey, timeouts: opts.timeouts };
+  const producerGroup = { role: 'producer' as const, engines: producers, balancer: new Balancer(opts.balance) };
+  const consumerGroup = { role: 'consumer' as const, engines: consumers, balancer: new Balancer(opts.balance) };
+  const twoStageDeps = { ...routeDeps, producers: producerGroup, consumers: consumerGroup, connector: opts.connector };
+  const chatRoute = new TwoStageRoute(twoStageDeps, 'chat');
+  const completionsRoute = new TwoStageRoute(twoStageDeps, 'completions');
+  const forwardRoute: Route<Buffer | null> = new ForwardRoute(routeDeps, consumerGroup);
+  const chat = (req: IncomingMessage, res: ServerResponse): void =>
+    void frame.run(req, res, 'POST', '/v1/chat/completions', chatRoute, true);
+  const completions = (req: IncomingMessage, res: ServerResponse): void =>
+    void frame.run(req, res, 'POST', '/v1/completions', completionsRoute, true);
+  const forward = (req: IncomingMessage, res: ServerResponse): void => {
+    const method = req.method ?? 'GET';
+    void frame.run(req, res, method, (req.url ?? '/').split('?')[0]!, forwardRoute, method !== 'GET' && method !== 'HEAD');
+  };
 
   const healthyBoth = (): boolean => producers.some((e) => e.healthy) && consumers.some((e) => e.healthy);
   const app = new Hono<{ Bindings: HttpBindings }>();
   app.post('/v1/completions', (c) => {
-    void pipeline.twoStage(c.env.incoming, c.env.outgoing, 'completions');
+    completions(c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;
   });
   app.post('/v1/chat/completions', (c) => {
-    void pipeline.twoStage(c.env.incoming, c.env.outgoing, 'chat');
+    chat(c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;
   });
   app.get('/health', (c) => {
@@ -137,7 +154,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     return c.body(text, 200, { 'content-type': metrics.registry.contentType });
   });
   app.all('/v1/*', (c) => {
-    void pipeline.forward(c.env.incoming, c.env.outgoing);
+    forward(c.env.incoming, c.env.outgoing);
     return RESPONSE_ALREADY_SENT;
   });
   app.notFound((c) =>
@@ -155,8 +172,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const listener = (req: IncomingMessage, res: ServerResponse): void => {
     if (req.method === 'POST') {
       const url = req.url;
-      if (url === '/v1/chat/completions') return void pipeline.twoStage(req, res, 'chat');
-      if (url === '/v1/completions') return void pipeline.twoStage(req, res, 'completions');
+      if (url === '/v1/chat/completions') return chat(req, res);
+      if (url === '/v1/completions') return completions(req, res);
     }
     void honoListener(req, res).catch((e: unknown) => {
       log(`error: ${req.method} ${req.url}: ${e instanceof Error ? e.message : String(e)}`);
@@ -205,7 +222,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       return {
         inFlight: admission.inFlight,
         queued: admission.queued,
-        requestsTotal: pipeline.requestsTotal,
+        requestsTotal: frame.requestsTotal,
         reqPerSec: rate.perSecond(),
         rejected: metrics.rejectedCount,
         engines: engineStats(),
@@ -216,7 +233,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
         prober.stop();
         admission.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const ac of pipeline.active) ac.abort();
+        for (const ac of frame.active) ac.abort();
         server.closeIdleConnections();
         // Give aborted requests a moment to finish their error answers, then drop whatever is left.
         await new Promise((r) => setTimeout(r, 20));
