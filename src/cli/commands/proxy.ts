@@ -3,27 +3,48 @@ import { action } from '../run-command.js';
 import { loadForCommand, numberArg } from '../context.js';
 import { info } from '../output.js';
 import { RuntimeError, UsageError } from '../../util/errors.js';
+import { defaultConfig, engineSchema, proxySchema, type PdConfig, type ProxyConfig } from '../../config/schema.js';
 import { startProxy, type ProxyOptions } from '../../proxy/server.js';
 import { proxyOptionsFromConfig } from '../../proxy/options.js';
 import { parseEngineUrl } from '../../proxy/engine.js';
 
-interface ProxyFlags {
-  port?: number;
-  host?: string;
+/** The flags, typed from the config they override (one source of truth for each enum and number). */
+type ProxyFlags = Partial<
+  Pick<ProxyConfig, 'port' | 'host' | 'rateLimit' | 'burst' | 'onRateLimit' | 'maxConcurrent' | 'queueSize' | 'apiKey' | 'accessLog' | 'balance'>
+> & {
   prefillUrl?: string[];
   decodeUrl?: string[];
-  rateLimit?: number;
-  burst?: number;
-  onRateLimit?: 'wait' | 'reject';
-  maxConcurrent?: number;
-  queueSize?: number;
+  /** Seconds; sets proxy.timeouts.prefillMs, decodeHeadersMs and decodeIdleMs at once. */
   timeout?: number;
-  apiKey?: string;
-  engineApiKey?: string;
+  engineApiKey?: PdConfig['engine']['apiKey'];
   connector?: string;
-  accessLog?: 'text' | 'json' | 'off';
-  balance?: 'round-robin' | 'least-in-flight';
+};
+
+type ProxyKey = keyof typeof proxySchema.shape;
+const DEFAULTS = defaultConfig();
+
+const shown = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+
+/** A flag's help: the config field's own description, its path and its default, all read from the schema. */
+function help(key: ProxyKey): string {
+  const desc = (proxySchema.shape[key].description ?? key).replace(/\.$/, '');
+  const def = DEFAULTS.proxy[key];
+  return `${desc} (proxy.${key}${def === undefined ? '' : `, default ${shown(def)}`})`;
 }
+
+/** The values an enum field of the proxy config accepts. */
+function choices(key: 'onRateLimit' | 'accessLog' | 'balance'): string[] {
+  return [...proxySchema.shape[key].unwrap().options];
+}
+
+const timeoutHelp = (): string => {
+  const t = DEFAULTS.proxy.timeouts;
+  const s = (ms: number): string => `${ms / 1000} s`;
+  return (
+    'engine timeout: whole prefill, decode headers and decode silence ' +
+    `(proxy.timeouts.prefillMs/decodeHeadersMs/decodeIdleMs, default ${s(t.prefillMs)}/${s(t.decodeHeadersMs)}/${s(t.decodeIdleMs)})`
+  );
+};
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
@@ -73,31 +94,21 @@ export function register(program: Command): void {
   program
     .command('proxy')
     .description('run the PD proxy alone (prefill on a producer, then decode on a consumer), until Ctrl-C')
-    .option('--port <port>', 'client-facing port (proxy.port, default 8000)', numberArg('--port', { integer: true, min: 0, max: 65535 }))
-    .option('--host <addr>', 'address to bind (proxy.host, default 0.0.0.0)')
+    .option('--port <port>', help('port'), numberArg('--port', { integer: true, min: 0, max: 65535 }))
+    .option('--host <addr>', help('host'))
     .option('--prefill-url <url>', 'producer URL, base or full /v1/completions URL; repeat for several', collect)
     .option('--decode-url <url>', 'consumer URL, base or full /v1/completions URL; repeat for several', collect)
-    .option('--rate-limit <rps>', 'client requests per second, 0 = off (proxy.rateLimit, default 40)', numberArg('--rate-limit', { min: 0 }))
-    .option('--burst <n>', 'token bucket size (proxy.burst, default = rate)', numberArg('--burst', { integer: true, min: 1 }))
-    .addOption(
-      new Option('--on-rate-limit <mode>', 'when over the rate: wait for a token or answer 429 (default wait)').choices([
-        'wait',
-        'reject',
-      ]),
-    )
-    .option('--max-concurrent <n>', 'requests inside the two stages at once (default 100)', numberArg('--max-concurrent', { integer: true, min: 1 }))
-    .option('--queue-size <n>', 'requests waiting for a slot, beyond it 503 (default 500)', numberArg('--queue-size', { integer: true, min: 0 }))
-    .option('--timeout <seconds>', 'engine timeout: whole prefill, decode headers and decode silence', numberArg('--timeout', { min: 0.001 }))
-    .option('--api-key <key>', 'require "Authorization: Bearer <key>" from clients (proxy.apiKey)')
-    .option('--engine-api-key <key>', 'API key sent to the engines instead of the client\'s (engine.apiKey)')
+    .option('--rate-limit <rps>', help('rateLimit'), numberArg('--rate-limit', { min: 0 }))
+    .option('--burst <n>', help('burst'), numberArg('--burst', { integer: true, min: 1 }))
+    .addOption(new Option('--on-rate-limit <mode>', help('onRateLimit')).choices(choices('onRateLimit')))
+    .option('--max-concurrent <n>', help('maxConcurrent'), numberArg('--max-concurrent', { integer: true, min: 1 }))
+    .option('--queue-size <n>', help('queueSize'), numberArg('--queue-size', { integer: true, min: 0 }))
+    .option('--timeout <seconds>', timeoutHelp(), numberArg('--timeout', { min: 0.001 }))
+    .option('--api-key <key>', help('apiKey'))
+    .option('--engine-api-key <key>', `${(engineSchema.shape.apiKey.description ?? '').replace(/\.$/, '')} (engine.apiKey)`)
     .option('--connector <name>', 'KV connector of the engines; NixlConnector turns on the kv_transfer_params hand-off')
-    .addOption(new Option('--access-log <format>', 'one line per request (default text)').choices(['text', 'json', 'off']))
-    .addOption(
-      new Option('--balance <strategy>', 'engine choice per stage (default least-in-flight)').choices([
-        'round-robin',
-        'least-in-flight',
-      ]),
-    )
+    .addOption(new Option('--access-log <format>', help('accessLog')).choices(choices('accessLog')))
+    .addOption(new Option('--balance <strategy>', help('balance')).choices(choices('balance')))
     .action(
       action(async (flags: ProxyFlags, cmd: Command) => {
         const opts = await proxyOptionsFromFlags(cmd, flags);
