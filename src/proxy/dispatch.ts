@@ -1,13 +1,13 @@
 /**
  * Sending a request to one engine of a group (the producers, the consumers, or the engines of a single-stage
- * proxy): pick one by the balance strategy, call it, and try another once when the call failed in a way that
- * allows it (see failures.ts). The chosen engine's inFlight is incremented; the caller decrements it when done
+ * proxy): pick one by the balance strategy, call it, and try another once when the call failed before anything
+ * reached the engine (connection refused or not made in time; see failures.ts). The chosen engine's inFlight is incremented; the caller decrements it when done
  * with the response.
  */
 import { callUpstream, type UpstreamCallOptions, type UpstreamResponse } from './upstream-call.js';
 import { setHealth, type EngineRole, type EngineState } from './engine.js';
 import type { Balancer } from './balancer.js';
-import { errCode, noEngine, retryable, type UpstreamStage } from './failures.js';
+import { errCode, neverSent, noEngine, type UpstreamStage } from './failures.js';
 import type { ProxyMetrics } from './metrics.js';
 
 export interface EngineGroup {
@@ -52,7 +52,7 @@ export async function dispatch(
         setHealth(engine, false);
         deps.log(`warning: ${engine.name} (${engine.url}) refused a connection; taken out of rotation until /health answers`);
       }
-      if (attempt === 0 && retryable(e)) {
+      if (attempt === 0 && neverSent(e)) {
         engine = group.balancer.pick(group.engines, engine) ?? engine;
         deps.metrics.retries.inc({ stage });
         continue;

@@ -10,10 +10,12 @@ export type FailureReason =
   | 'unauthorized'
   | 'bad_request'
   | 'too_large'
+  | 'request_timeout'
   | 'rate_limit'
   | 'queue_full'
   | 'queue_timeout'
   | 'closed'
+  | 'body_budget'
   | 'no_engine'
   | 'timeout'
   | 'upstream_error'
@@ -24,10 +26,12 @@ export const FAILURE_STATUS: Readonly<Record<FailureReason, number>> = {
   unauthorized: 401,
   bad_request: 400,
   too_large: 413,
+  request_timeout: 408,
   rate_limit: 429,
   queue_full: 503,
   queue_timeout: 503,
   closed: 503,
+  body_budget: 503,
   no_engine: 503,
   timeout: 504,
   upstream_error: 502,
@@ -67,22 +71,23 @@ export function errCode(e: unknown): string {
   return '';
 }
 
-/** Connection errors after which a request is tried once more on another engine. */
-const RETRYABLE = new Set([
+/**
+ * Errors that prove the request never reached an engine: the connection was never made. Only these are retried
+ * on another engine. A reset, a broken pipe or a closed socket can happen after the engine read the request, so
+ * retrying would run a generation twice (fastify-reply-from retries only what it knows was not sent, too).
+ */
+const NEVER_SENT = new Set([
   'ECONNREFUSED',
-  'ECONNRESET',
-  'EPIPE',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
+  'UND_ERR_CONNECT_TIMEOUT',
   'ENOTFOUND',
   'EAI_AGAIN',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
 ]);
 
-export function retryable(e: unknown): boolean {
-  return RETRYABLE.has(errCode(e));
+export function neverSent(e: unknown): boolean {
+  return NEVER_SENT.has(errCode(e));
 }
 
 /** Upstream error codes that mean "too slow" rather than "broken". */
