@@ -1,35 +1,262 @@
-/** Reading request bodies within the per-request size limit (413). */
+/**
+ * Reading request bodies within bounds: a per-request size limit (413), a deadline for the whole body once the
+ * proxy starts reading it (408: a client that trickles its body in is cut), and a global budget of bytes held
+ * in memory across all requests. A body that does not fit the budget is not read until enough is given back
+ * (the client waits on TCP backpressure, at most proxy.timeouts.queueMs, then 503), so a burst of huge bodies
+ * cannot grow the process without limit.
+ */
 import type { IncomingMessage } from 'node:http';
 import { ProxyFailure, clientGone } from './failures.js';
+import type { AbortLike } from './abort-flag.js';
+
+interface Read {
+  deadline: number;
+  expire(): void;
+}
+
+/**
+ * The body reads in progress and the time each must be complete by. One interval timer for all of them (as
+ * node checks its own header deadlines), so a request costs a set insertion, not a timer.
+ */
+export class BodyDeadlines {
+  private readonly reads = new Set<Read>();
+  private readonly timer: NodeJS.Timeout;
+  constructor(
+    readonly timeoutMs: number,
+    /** How long a read may take (timeoutMs, less the slack for when the checks come). */
+    private readonly allowMs: number,
+    intervalMs: number,
+  ) {
+    this.timer = setInterval(() => this.sweep(), intervalMs);
+    this.timer.unref();
+  }
+
+  add(expire: () => void): Read {
+    const r: Read = { deadline: performance.now() + this.allowMs, expire };
+    this.reads.add(r);
+    return r;
+  }
+
+  delete(r: Read): void {
+    this.reads.delete(r);
+  }
+
+  private sweep(): void {
+    if (this.reads.size === 0) return;
+    const now = performance.now();
+    for (const r of this.reads) {
+      if (r.deadline > now) continue;
+      this.reads.delete(r);
+      r.expire();
+    }
+  }
+
+  close(): void {
+    clearInterval(this.timer);
+    this.reads.clear();
+  }
+}
+
+interface Waiter {
+  n: number;
+  resolve: () => void;
+  reject: (e: ProxyFailure) => void;
+}
+
+/** Bytes of request bodies in memory at once: FIFO waiters, so a large body is not starved by small ones. */
+export class ByteBudget {
+  private used = 0;
+  /** The most bytes held since the budget was last empty. */
+  private peak = 0;
+  private readonly waiters: Waiter[] = [];
+
+  constructor(
+    readonly capacity: number,
+    /** Told when the budget empties again, with the peak since it was last empty. */
+    private readonly onIdle?: (peakBytes: number) => void,
+  ) {}
+
+  get inUse(): number {
+    return this.used;
+  }
+
+  tryTake(n: number): boolean {
+    if (this.waiters.length > 0 || this.used + n > this.capacity) return false;
+    this.used += n;
+    if (this.used > this.peak) this.peak = this.used;
+    return true;
+  }
+
+  /**
+   * Wait (FIFO) until `n` bytes fit: rejects with body_budget after `timeoutMs`, with client_abort when `signal`
+   * aborts.
+   */
+  take(n: number, signal: AbortLike, timeoutMs: number): Promise<void> {
+    if (this.tryTake(n)) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      const leave = (e: ProxyFailure): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        const i = this.waiters.indexOf(w);
+        if (i >= 0) this.waiters.splice(i, 1);
+        this.grant();
+        reject(e);
+      };
+      const w: Waiter = {
+        n,
+        resolve: () => {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: leave,
+      };
+      const onAbort = (): void => leave(clientGone());
+      const timer = setTimeout(
+        () =>
+          leave(
+            new ProxyFailure(
+              'body_budget',
+              `The request body waited ${timeoutMs} ms for room in the proxy's body budget ` +
+                `(${this.capacity} bytes, proxy.bodyBudgetBytes; proxy.timeouts.queueMs).`,
+              { retryAfter: 1 },
+            ),
+          ),
+        timeoutMs,
+      );
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.waiters.push(w);
+    });
+  }
+
+  give(n: number): void {
+    if (n <= 0) return;
+    this.used -= n;
+    this.grant();
+    if (this.used === 0) {
+      const peak = this.peak;
+      this.peak = 0;
+      this.onIdle?.(peak);
+    }
+  }
+
+  private grant(): void {
+    while (this.waiters.length > 0 && this.used + this.waiters[0]!.n <= this.capacity) {
+      const w = this.waiters.shift()!;
+      this.used += w.n;
+      if (this.used > this.peak) this.peak = this.used;
+      w.resolve();
+    }
+  }
+
+  /** Refuse every waiter (proxy shutting down). */
+  close(): void {
+    for (const w of this.waiters.splice(0)) w.reject(new ProxyFailure('closed', 'The proxy is shutting down.', { retryAfter: 1 }));
+  }
+}
+
+/** What a request holds of the budget (given back when the body is no longer needed). */
+export interface BodyHold {
+  bodyBytes: number;
+}
 
 export class BodyReader {
-  constructor(readonly maxBodyBytes: number) {}
+  constructor(
+    readonly maxBodyBytes: number,
+    /** Longest wait for room in the budget (proxy.timeouts.queueMs). */
+    private readonly waitMs: number,
+    private readonly budget: ByteBudget,
+    private readonly deadlines: BodyDeadlines,
+  ) {}
 
   tooLargeMessage(): string {
     return `Request body is larger than the proxy's limit of ${this.maxBodyBytes} bytes (proxy.maxBodyBytes).`;
   }
 
-  /** Read the whole body. Rejects with ProxyFailure (too_large, client_abort). */
-  read(req: IncomingMessage): Promise<Buffer> {
-    const limit = this.maxBodyBytes;
+  /** Read the whole body. Rejects with ProxyFailure (too_large, body_budget, request_timeout, client_abort). */
+  read(req: IncomingMessage, hold: BodyHold, signal: AbortLike): Promise<Buffer> {
     const declared = Number(req.headers['content-length']);
-    if (declared > limit) return Promise.reject(new ProxyFailure('too_large', this.tooLargeMessage()));
+    if (declared > this.maxBodyBytes) return Promise.reject(new ProxyFailure('too_large', this.tooLargeMessage()));
+    const known = Number.isInteger(declared) && declared >= 0 ? declared : null;
+    if (known !== null && known > 0) {
+      if (!this.budget.tryTake(known))
+        return this.budget.take(known, signal, this.waitMs).then(() => {
+          hold.bodyBytes = known;
+          return this.collect(req, hold, known);
+        });
+      hold.bodyBytes = known;
+    }
+    return this.collect(req, hold, known);
+  }
+
+  /**
+   * Collect the body. With a Content-Length, chunks are copied into one buffer of that size as they come
+   * (unless the body is one chunk): a list of chunks joined at the end leaves the allocator fragmented, and the
+   * memory of a burst of large bodies was then never given back to the system.
+   */
+  private collect(req: IncomingMessage, hold: BodyHold, declared: number | null): Promise<Buffer> {
+    const limit = this.maxBodyBytes;
     return new Promise((resolve, reject) => {
-      const chunks: Buffer[] = [];
+      let chunks: Buffer[] | null = declared === null ? [] : null;
+      let first: Buffer | null = null;
+      let whole: Buffer | null = null;
       let size = 0;
+      const stop = (e: ProxyFailure): void => {
+        this.deadlines.delete(read);
+        req.off('data', onData);
+        req.pause();
+        reject(e);
+      };
+      const read = this.deadlines.add(() =>
+        stop(
+          new ProxyFailure(
+            'request_timeout',
+            `The request body did not arrive within ${this.deadlines.timeoutMs} ms (proxy.timeouts.requestMs).`,
+          ),
+        ),
+      );
       const onData = (c: Buffer): void => {
+        const at = size;
         size += c.length;
-        if (size > limit) {
-          req.off('data', onData);
-          req.pause();
-          reject(new ProxyFailure('too_large', this.tooLargeMessage()));
+        if (size > limit) return stop(new ProxyFailure('too_large', this.tooLargeMessage()));
+        if (chunks === null) {
+          // known length: node's parser never delivers more than it
+          if (at === 0) first = c;
+          else {
+            if (whole === null) {
+              whole = Buffer.allocUnsafeSlow(declared!);
+              first!.copy(whole, 0);
+              first = null;
+            }
+            c.copy(whole, at);
+          }
           return;
         }
+        // A chunked body takes its bytes as they come; one that does not fit is refused rather than parked
+        // half-read (parked partial bodies could hold the whole budget and wait on each other).
+        if (!this.budget.tryTake(c.length))
+          return stop(
+            new ProxyFailure(
+              'body_budget',
+              `The proxy holds ${this.budget.inUse} bytes of request bodies, its budget (proxy.bodyBudgetBytes); ` +
+                'retry later, or send a Content-Length so the request can wait for room.',
+              { retryAfter: 1 },
+            ),
+          );
+        hold.bodyBytes += c.length;
         chunks.push(c);
       };
       req.on('data', onData);
-      req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-      const onGone = (): void => reject(clientGone());
+      req.once('end', () => {
+        this.deadlines.delete(read);
+        if (chunks !== null) resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+        else resolve(whole !== null ? whole.subarray(0, size) : (first ?? Buffer.alloc(0)));
+        chunks = null;
+      });
+      const onGone = (): void => {
+        this.deadlines.delete(read);
+        reject(clientGone());
+      };
       req.once('error', onGone);
       req.once('aborted', onGone);
     });

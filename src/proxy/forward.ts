@@ -1,4 +1,7 @@
-/** The forward route: a request sent as is to one engine of a group, whose answer is streamed back. */
+/**
+ * The forward route: a request sent as is to one engine of a group (the consumers of a PD proxy), whose answer is
+ * streamed back: every /v1/* request other than the two-stage ones.
+ */
 import { dispatch, type DispatchDeps, type EngineGroup } from './dispatch.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { upstreamFailure } from './failures.js';
@@ -14,12 +17,13 @@ export interface ForwardDeps extends DispatchDeps {
 
 export class ForwardRoute implements Route<Buffer | null> {
   readonly firstStage = 'forward' as const;
-  readonly gated = false;
   private readonly pipe: PipeDeps;
 
   constructor(
     private readonly d: ForwardDeps,
     private readonly group: EngineGroup,
+    /** Generation requests pass the gate (rate limit + admission); cheap GETs do not. */
+    readonly gated: boolean,
   ) {
     this.pipe = { metrics: d.metrics, decodeIdleMs: d.timeouts.decodeIdleMs };
   }

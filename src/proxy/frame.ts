@@ -11,7 +11,7 @@ import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { AbortFlag } from './abort-flag.js';
 import type { Gate } from './gate.js';
-import type { BodyReader } from './body.js';
+import type { BodyReader, ByteBudget } from './body.js';
 import { ProxyFailure, upstreamFailure } from './failures.js';
 import { BadRequestBody } from './stage-bodies.js';
 import { openAiErrorBody } from './openai-error.js';
@@ -27,6 +27,8 @@ export class Scope {
   /** The client went away before its answer was complete. */
   gone = false;
   admitted = false;
+  /** Bytes of the body budget this request holds. */
+  bodyBytes = 0;
   readonly rec: AccessRecord;
   readonly onClose: () => void;
 
@@ -75,6 +77,7 @@ export interface Route<P> {
 export interface FrameDeps {
   gate: Gate;
   body: BodyReader;
+  budget: ByteBudget;
   metrics: ProxyMetrics;
   rate: RecentRate;
   log: (line: string) => void;
@@ -128,7 +131,7 @@ export class Frame {
         this.d.metrics.reject('unauthorized');
         throw new ProxyFailure('unauthorized', 'Missing or wrong API key: send "Authorization: Bearer <key>".');
       }
-      const raw = readBody ? await this.d.body.read(req) : null;
+      const raw = readBody ? await this.d.body.read(req, s, s.ac) : null;
       let prepared: P;
       try {
         prepared = r.prepare(s, raw);
@@ -148,6 +151,7 @@ export class Frame {
       this.fail(s, e);
     } finally {
       if (s.admitted) this.d.gate.release();
+      if (s.bodyBytes > 0) this.d.budget.give(s.bodyBytes);
       this.active.delete(s.ac);
       res.off('close', s.onClose);
       const rec = s.rec;
@@ -171,10 +175,11 @@ export class Frame {
     rec.note = f.reason;
     const extra: OutgoingHttpHeaders = {};
     if (f.retryAfter !== undefined) extra['retry-after'] = String(f.retryAfter);
-    if (f.reason === 'too_large') {
-      this.d.metrics.reject('too_large');
+    if (f.reason === 'too_large' || f.reason === 'body_budget' || f.reason === 'request_timeout') {
+      // the rest of the body was not read: the connection cannot carry another request
+      this.d.metrics.reject(f.reason);
       extra['connection'] = 'close';
-    } else if (f.reason === 'bad_request') this.d.metrics.reject('bad_request');
+    } else if (f.reason === 'bad_request') this.d.metrics.reject(f.reason);
     this.sendError(s.res, f.status, f.message, s.id, extra, f.param, f.type);
   }
 

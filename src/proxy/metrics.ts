@@ -76,7 +76,7 @@ export class ProxyMetrics {
     };
     this.rejected = new Counter({
       name: 'pd_proxy_rejected_total',
-      help: 'Requests refused by the proxy before any engine saw them (rate_limit, queue_full, queue_timeout, no_engine, bad_request, too_large, unauthorized).',
+      help: 'Requests refused by the proxy before any engine saw them (rate_limit, queue_full, queue_timeout, no_engine, bad_request, too_large, unauthorized, request_timeout, body_budget).',
       labelNames: ['reason'],
       registers,
     });

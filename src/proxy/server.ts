@@ -1,29 +1,31 @@
 /**
- * The PD proxy server: an embedded Hono app on @hono/node-server. Proxied requests run on the raw node req/res
- * in the request frame (frame.ts) — the two-stage routes through a direct fast path for exact
- * `POST /v1/completions` and `POST /v1/chat/completions`, everything else (/health, /metrics, other /v1/*)
- * through Hono.
+ * The PD proxy server. Proxied requests run on the raw node req/res in the request frame (frame.ts), routed by
+ * router.ts; /health, /metrics and 404s are answered by an embedded Hono app on @hono/node-server.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Registry } from 'prom-client';
 import type { ProxyConfig } from '../config/schema.js';
-import { createEngine, setHealth, type EngineState, type Upstream } from './engine.js';
+import { createEngine, setDown, setHealth, type EngineRole, type EngineState, type Upstream } from './engine.js';
 import { Balancer } from './balancer.js';
 import { TokenBucket } from './token-bucket.js';
 import { Admission } from './admission.js';
 import { HealthProber } from './health.js';
 import { ProxyMetrics, RecentRate } from './metrics.js';
 import { batchedStderrSink } from './access-log.js';
-import { Frame, type Route } from './frame.js';
+import { Frame } from './frame.js';
 import { Gate } from './gate.js';
-import { BodyReader } from './body.js';
+import { BodyDeadlines, BodyReader, ByteBudget } from './body.js';
+import { MemoryRelease } from './memory.js';
 import { TwoStageRoute } from './two-stage.js';
 import { ForwardRoute } from './forward.js';
+import { routeRequests } from './router.js';
+import { checkEveryMs, createLimitedServer, effectiveDeadlineMs, listen } from './http-server.js';
+import { healthHttpStatus, healthReport, type HealthReport } from './health-report.js';
 import { openAiErrorBody } from './openai-error.js';
+import { sleep } from '../util/timers.js';
 
 export type { Upstream } from './engine.js';
 
@@ -40,8 +42,10 @@ export type ProxyOptions = ProxyConfig & {
 
 export interface EngineStats {
   name: string;
-  role: 'producer' | 'consumer';
+  role: EngineRole;
   healthy: boolean;
+  /** Why its supervisor gave up on it, or null. */
+  down: string | null;
   inFlight: number;
 }
 
@@ -58,7 +62,15 @@ export interface ProxyHandle {
   url: string;
   port: number;
   registry: Registry;
+  /** Take an engine out of rotation (false) or put it back (true, which also clears "down"). */
   setEngineHealthy(name: string, healthy: boolean): void;
+  /**
+   * Take an engine out of rotation for good: its supervisor gave up on it. It is not probed back in, and /health
+   * reports the proxy "degraded" (or "unhealthy" when its role has no engine left) naming it with the reason.
+   */
+  setEngineDown(name: string, reason: string): void;
+  /** What GET /health answers. */
+  health(): HealthReport;
   stats(): ProxyStats;
   close(): Promise<void>;
 }
@@ -90,13 +102,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     queueMs: opts.timeouts.queueMs,
   });
   const engineStats = (): EngineStats[] =>
-    all.map((e) => ({ name: e.name, role: e.role, healthy: e.healthy, inFlight: e.inFlight }));
+    all.map((e) => ({ name: e.name, role: e.role, healthy: e.healthy, down: e.down, inFlight: e.inFlight }));
   const metrics = new ProxyMetrics({
     inFlight: () => admission.inFlight,
     queued: () => admission.queued,
     engines: engineStats,
   });
   const rate = new RecentRate();
+  // After a burst of large bodies (64 MB or more held at once), give the memory back at once.
+  const memory = new MemoryRelease(64 * 1024 * 1024);
+  const budget = new ByteBudget(Math.max(opts.bodyBudgetBytes, opts.maxBodyBytes), (peak) => memory.idle(peak));
+  const requestMs = opts.timeouts.requestMs;
+  const bodyDeadlines = new BodyDeadlines(requestMs, effectiveDeadlineMs(requestMs), checkEveryMs(requestMs));
   const frame = new Frame({
     gate: new Gate({
       bucket: opts.rateLimit > 0 ? new TokenBucket({ rate: opts.rateLimit, burst: opts.burst }) : null,
@@ -105,7 +122,8 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       queueMs: opts.timeouts.queueMs,
       metrics,
     }),
-    body: new BodyReader(opts.maxBodyBytes),
+    body: new BodyReader(opts.maxBodyBytes, opts.timeouts.queueMs, budget, bodyDeadlines),
+    budget,
     metrics,
     rate,
     log,
@@ -116,46 +134,16 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
   const producerGroup = { role: 'producer' as const, engines: producers, balancer: new Balancer(opts.balance) };
   const consumerGroup = { role: 'consumer' as const, engines: consumers, balancer: new Balancer(opts.balance) };
   const twoStageDeps = { ...routeDeps, producers: producerGroup, consumers: consumerGroup, connector: opts.connector };
-  const chatRoute = new TwoStageRoute(twoStageDeps, 'chat');
-  const completionsRoute = new TwoStageRoute(twoStageDeps, 'completions');
-  const forwardRoute: Route<Buffer | null> = new ForwardRoute(routeDeps, consumerGroup);
-  const chat = (req: IncomingMessage, res: ServerResponse): void =>
-    void frame.run(req, res, 'POST', '/v1/chat/completions', chatRoute, true);
-  const completions = (req: IncomingMessage, res: ServerResponse): void =>
-    void frame.run(req, res, 'POST', '/v1/completions', completionsRoute, true);
-  const forward = (req: IncomingMessage, res: ServerResponse): void => {
-    const method = req.method ?? 'GET';
-    void frame.run(req, res, method, (req.url ?? '/').split('?')[0]!, forwardRoute, method !== 'GET' && method !== 'HEAD');
-  };
+  const health = (): HealthReport => healthReport('two-stage', [producers, consumers]);
 
-  const healthyBoth = (): boolean => producers.some((e) => e.healthy) && consumers.some((e) => e.healthy);
   const app = new Hono<{ Bindings: HttpBindings }>();
-  app.post('/v1/completions', (c) => {
-    completions(c.env.incoming, c.env.outgoing);
-    return RESPONSE_ALREADY_SENT;
-  });
-  app.post('/v1/chat/completions', (c) => {
-    chat(c.env.incoming, c.env.outgoing);
-    return RESPONSE_ALREADY_SENT;
-  });
   app.get('/health', (c) => {
-    const ok = healthyBoth();
-    return c.json(
-      {
-        status: ok ? 'ok' : 'unhealthy',
-        producers: producers.map((e) => ({ name: e.name, url: e.url, healthy: e.healthy })),
-        consumers: consumers.map((e) => ({ name: e.name, url: e.url, healthy: e.healthy })),
-      },
-      ok ? 200 : 503,
-    );
+    const report = health();
+    return c.json(report, healthHttpStatus(report) as 200 | 503);
   });
   app.get('/metrics', async (c) => {
     const text = await metrics.registry.metrics();
     return c.body(text, 200, { 'content-type': metrics.registry.contentType });
-  });
-  app.all('/v1/*', (c) => {
-    forward(c.env.incoming, c.env.outgoing);
-    return RESPONSE_ALREADY_SENT;
   });
   app.notFound((c) =>
     c.body(openAiErrorBody(404, `Route ${c.req.method} ${c.req.path} not found.`), 404, {
@@ -166,37 +154,31 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log(`error: ${c.req.method} ${c.req.path}: ${e instanceof Error ? e.message : String(e)}`);
     return c.body(openAiErrorBody(500, 'Internal proxy error.'), 500, { 'content-type': 'application/json' });
   });
-
   const honoListener = getRequestListener(app.fetch, { overrideGlobalObjects: false, autoCleanupIncoming: false });
-  // Fast path: exact two-stage routes skip the Web Request/Response adaptation entirely.
-  const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method === 'POST') {
-      const url = req.url;
-      if (url === '/v1/chat/completions') return chat(req, res);
-      if (url === '/v1/completions') return completions(req, res);
-    }
+  const other = (req: IncomingMessage, res: ServerResponse): void => {
     void honoListener(req, res).catch((e: unknown) => {
       log(`error: ${req.method} ${req.url}: ${e instanceof Error ? e.message : String(e)}`);
       if (!res.headersSent) jsonResponse(res, 500, openAiErrorBody(500, 'Internal proxy error.'));
       else res.destroy();
     });
   };
-
-  const server: Server = createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000, noDelay: true },
-    listener,
+  const listener = routeRequests(
+    frame,
+    {
+      completions: new TwoStageRoute(twoStageDeps, 'completions'),
+      chat: new TwoStageRoute(twoStageDeps, 'chat'),
+      forward: new ForwardRoute(routeDeps, consumerGroup, true),
+      forwardFree: new ForwardRoute(routeDeps, consumerGroup, false),
+    },
+    other,
   );
-  server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+
+  const server = createLimitedServer(
+    { maxConnections: opts.maxConnections, headersMs: opts.timeouts.headersMs },
+    listener,
+    () => metrics.reject('request_timeout'),
+  );
+  await listen(server, opts.port, opts.host);
   const port = (server.address() as AddressInfo).port;
   const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
@@ -218,6 +200,13 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       if (e === undefined) throw new TypeError(`setEngineHealthy: no engine named "${name}"`);
       setHealth(e, healthy);
     },
+    setEngineDown(name: string, reason: string): void {
+      const e = byName.get(name);
+      if (e === undefined) throw new TypeError(`setEngineDown: no engine named "${name}"`);
+      if (e.down === null) log(`warning: ${e.name} (${e.url}) is down for good: ${reason}`);
+      setDown(e, reason);
+    },
+    health,
     stats(): ProxyStats {
       return {
         inFlight: admission.inFlight,
@@ -232,11 +221,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       closing ??= (async () => {
         prober.stop();
         admission.close();
+        budget.close();
+        bodyDeadlines.close();
+        memory.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
         for (const ac of frame.active) ac.abort();
         server.closeIdleConnections();
         // Give aborted requests a moment to finish their error answers, then drop whatever is left.
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
         server.closeAllConnections();
         await closed;
         await Promise.all(all.map((e) => e.pool.destroy().catch(() => undefined)));

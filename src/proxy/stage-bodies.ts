@@ -86,8 +86,8 @@ export function prefillBody(client: ClientBody, connector: string, kvParams = us
  * Stage 2 body. Without params to add, the client's own bytes go through untouched. With params, the client's
  * object is re-serialised with `kv_transfer_params` set to what stage 1 returned.
  */
-export function decodeBody(raw: Buffer, client: ClientBody, kvTransferParams: unknown): Buffer | string {
-  if (kvTransferParams === undefined) return raw;
+export function decodeBody(raw: Buffer, client: ClientBody | null, kvTransferParams: unknown): Buffer | string {
+  if (kvTransferParams === undefined || client === null) return raw;
   return JSON.stringify({ ...client, kv_transfer_params: kvTransferParams });
 }
 

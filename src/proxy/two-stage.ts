@@ -7,6 +7,7 @@ import type { EngineState } from './engine.js';
 import { upstreamRequestHeaders, downstreamResponseHeaders } from './headers.js';
 import { ProxyFailure, errCode, isTimeout, upstreamFailure } from './failures.js';
 import {
+  BadRequestBody,
   decodeBody,
   extractKvTransferParams,
   parseClientBody,
@@ -28,10 +29,20 @@ export interface TwoStageDeps extends DispatchDeps {
   metrics: ProxyMetrics;
 }
 
+/**
+ * A request ready for its two stages. Large bodies are held several times over (bytes, parsed object, stage 1
+ * body), so each part is let go as soon as it is no longer needed.
+ */
 interface Prepared {
   raw: Buffer;
-  body: ClientBody;
+  /** The parsed body, kept only when stage 2 must re-serialise it (kv_transfer_params to add). */
+  body: ClientBody | null;
+  /** The stage 1 body, built before the gate (a body that cannot be re-serialised is the client's error). */
+  prefill: string | null;
 }
+
+/** stage 1 answered the client itself (its error status and body): there is no stage 2. */
+const PASSED = Symbol('passed');
 
 export function serverTiming(queueMs: number, prefillMs: number | null, decodeMs: number | null): string {
   let s = `queue;dur=${queueMs.toFixed(3)}`;
@@ -55,24 +66,41 @@ export class TwoStageRoute implements Route<Prepared> {
   }
 
   prepare(_s: Scope, raw: Buffer | null): Prepared {
-    return { raw: raw!, body: parseClientBody(raw!, this.route) };
+    const body = parseClientBody(raw!, this.route);
+    let prefill: string;
+    try {
+      prefill = prefillBody(body, this.d.connector, this.kvParams);
+    } catch (e) {
+      // JSON.parse is iterative, JSON.stringify recursive: a body nested thousands of levels deep parses but
+      // overflows the stack when stage 1's body is built.
+      if (e instanceof RangeError)
+        throw new BadRequestBody('Request body is nested too deeply: JSON arrays and objects may not be nested this far.');
+      throw e;
+    }
+    return { raw: raw!, body: this.kvParams ? body : null, prefill };
   }
 
-  async handle(s: Scope, { raw, body }: Prepared): Promise<void> {
+  async handle(s: Scope, p: Prepared): Promise<void> {
+    const kvParams = await this.prefill(s, p);
+    if (kvParams !== PASSED) await this.decode(s, p, kvParams);
+  }
+
+  /**
+   * Stage 1: prefill on a producer. Resolves with the kv_transfer_params it returned (undefined when the
+   * connector needs none or it sent none), or PASSED when its error answer went to the client.
+   */
+  private async prefill(s: Scope, p: Prepared): Promise<unknown> {
     const d = this.d;
     const rec = s.rec;
-    const queueMs = rec.queueMs!;
-    const path = s.req.url ?? rec.route;
-
-    // ---- stage 1: prefill on a producer
     s.stage = 'prefill';
-    const s1 = prefillBody(body, d.connector, this.kvParams);
-    const h1 = upstreamRequestHeaders(s.req.headers, {
+    const body = p.prefill!;
+    p.prefill = null;
+    const headers = upstreamRequestHeaders(s.req.headers, {
       requestId: s.id,
       engineApiKey: d.engineApiKey,
-      contentLength: Buffer.byteLength(s1),
+      contentLength: Buffer.byteLength(body),
     });
-    h1['content-type'] = 'application/json';
+    headers['content-type'] = 'application/json';
     const t1 = performance.now();
     // The whole of stage 1 is bounded by prefillMs: a prefill answer is small and arrives with its headers,
     // so undici's own (cheap) header and body timers cover it without a timer of ours per request.
@@ -80,9 +108,9 @@ export class TwoStageRoute implements Route<Prepared> {
     try {
       r1 = await dispatch(d, 'prefill', d.producers, {
         method: 'POST',
-        path,
-        headers: h1,
-        body: s1,
+        path: s.req.url ?? rec.route,
+        headers,
+        body,
         signal: s.ac,
         headersTimeout: d.timeouts.prefillMs,
         bodyTimeout: d.timeouts.prefillMs,
@@ -102,8 +130,8 @@ export class TwoStageRoute implements Route<Prepared> {
           rec.prefillMs = performance.now() - t1;
           rec.status = r1.res.statusCode;
           rec.note = 'prefill_error';
-          passError(s.res, r1.res, text, { 'x-request-id': s.id, 'server-timing': serverTiming(queueMs, rec.prefillMs, null) });
-          return;
+          passError(s.res, r1.res, text, { 'x-request-id': s.id, 'server-timing': serverTiming(rec.queueMs!, rec.prefillMs, null) });
+          return PASSED;
         }
         kvParams = extractKvTransferParams(text);
         if (kvParams === undefined) this.missingParams(producer, s.id);
@@ -118,24 +146,30 @@ export class TwoStageRoute implements Route<Prepared> {
     }
     rec.prefillMs = performance.now() - t1;
     d.metrics.prefillSeconds.observe(rec.prefillMs / 1000);
+    return kvParams;
+  }
 
-    // ---- stage 2: decode on a consumer, streamed back as is
+  /** Stage 2: decode on a consumer, streamed back as is. */
+  private async decode(s: Scope, p: Prepared, kvParams: unknown): Promise<void> {
+    const d = this.d;
+    const rec = s.rec;
     s.stage = 'decode';
-    const s2 = decodeBody(raw, body, kvParams);
-    const h2 = upstreamRequestHeaders(s.req.headers, {
+    const body = decodeBody(p.raw, p.body, kvParams);
+    p.body = null;
+    const headers = upstreamRequestHeaders(s.req.headers, {
       requestId: s.id,
       engineApiKey: d.engineApiKey,
-      contentLength: typeof s2 === 'string' ? Buffer.byteLength(s2) : s2.length,
+      contentLength: typeof body === 'string' ? Buffer.byteLength(body) : body.length,
     });
-    if (h2['content-type'] === undefined) h2['content-type'] = 'application/json';
+    if (headers['content-type'] === undefined) headers['content-type'] = 'application/json';
     const t2 = performance.now();
     let r2;
     try {
       r2 = await dispatch(d, 'decode', d.consumers, {
         method: 'POST',
-        path,
-        headers: h2,
-        body: s2,
+        path: s.req.url ?? rec.route,
+        headers,
+        body,
         signal: s.ac,
         headersTimeout: d.timeouts.decodeHeadersMs,
         bodyTimeout: d.timeouts.decodeIdleMs,
@@ -153,7 +187,7 @@ export class TwoStageRoute implements Route<Prepared> {
         r2.res.statusCode,
         downstreamResponseHeaders(r2.res.headers, {
           'x-request-id': s.id,
-          'server-timing': serverTiming(queueMs, rec.prefillMs, rec.decodeTtfbMs),
+          'server-timing': serverTiming(rec.queueMs!, rec.prefillMs, rec.decodeTtfbMs),
         }),
       );
       const note = await pipeBody(r2.res, s.res, consumer, 'decode', this.pipe, s);
