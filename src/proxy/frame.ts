@@ -68,6 +68,8 @@ export interface Route<P> {
   readonly firstStage: Stage;
   /** Whether the request takes a rate-limit token and an admission slot. */
   readonly gated: boolean;
+  /** Checks on the request line and headers, before its body is read; throws ProxyFailure. */
+  precheck?(req: IncomingMessage): void;
   /** Check and parse the request before the gate; throws BadRequestBody or ProxyFailure. */
   prepare(s: Scope, raw: Buffer | null): P;
   /** Call the engines and answer the client. */
@@ -131,6 +133,7 @@ export class Frame {
         this.d.metrics.reject('unauthorized');
         throw new ProxyFailure('unauthorized', 'Missing or wrong API key: send "Authorization: Bearer <key>".');
       }
+      r.precheck?.(req);
       const raw = readBody ? await this.d.body.read(req, s, s.ac) : null;
       let prepared: P;
       try {

@@ -25,6 +25,7 @@ export class ProxyMetrics {
   readonly retries: Counter<'stage'>;
   readonly clientAborts: Counter<'stage'>;
   readonly midStreamErrors: Counter<never>;
+  readonly decodeFailures: Counter<'how'>;
   private readonly stageSeconds: StageHistogram<'prefill' | 'decode_ttfb' | 'total'>;
   readonly prefillSeconds: HistogramChild;
   readonly decodeTtfbSeconds: HistogramChild;
@@ -123,6 +124,15 @@ export class ProxyMetrics {
     this.midStreamErrors = new Counter({
       name: 'pd_proxy_mid_stream_errors_total',
       help: 'Decode streams that broke after the first byte (ended with an SSE error event).',
+      registers,
+    });
+    this.decodeFailures = new Counter({
+      name: 'pd_proxy_decode_failures_total',
+      help:
+        'Decode requests that failed inside the consumer after a successful prefill, by how the failure reached the ' +
+        'client: status (a 5xx answer) or stream (an error event in a 200 stream). With kv_load_failure_policy=fail ' +
+        'this is how a failed KV transfer ends (vLLM answers "Internal server error").',
+      labelNames: ['how'],
       registers,
     });
     this.stageSeconds = new StageHistogram(

@@ -51,7 +51,7 @@ export function pipeBody(
   stage: 'decode' | 'forward' | 'engine',
   deps: PipeDeps,
   scope: PipeScope,
-  onErrorEvent?: () => void,
+  onErrorEvent?: (scope: PipeScope) => void,
 ): Promise<PipeNote> {
   return new Promise((resolve) => {
     const body = up.body;
@@ -70,7 +70,7 @@ export function pipeBody(
         prev = last;
         last = chunk;
         if (watch !== undefined && chunk.indexOf(ERROR_EVENT) >= 0) {
-          watch();
+          watch(scope);
           watch = undefined;
         }
         if (!corked) {

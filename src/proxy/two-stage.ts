@@ -16,8 +16,10 @@ import {
   type ClientBody,
   type Route as BodyRoute,
 } from './stage-bodies.js';
-import { passError, pipeBody, type PipeDeps } from './stream-back.js';
+import { passError, pipeBody, type PipeDeps, type PipeScope } from './stream-back.js';
 import type { Route, Scope } from './frame.js';
+import { checkRewrittenFields, isJsonContentType, unsupportedMediaType } from './request-checks.js';
+import type { IncomingMessage } from 'node:http';
 import type { ProxyMetrics } from './metrics.js';
 
 export interface TwoStageDeps extends DispatchDeps {
@@ -65,8 +67,13 @@ export class TwoStageRoute implements Route<Prepared> {
     this.pipe = { metrics: d.metrics, decodeIdleMs: d.timeouts.decodeIdleMs };
   }
 
+  precheck(req: IncomingMessage): void {
+    if (!isJsonContentType(req.headers)) throw unsupportedMediaType();
+  }
+
   prepare(_s: Scope, raw: Buffer | null): Prepared {
     const body = parseClientBody(raw!, this.route);
+    checkRewrittenFields(body, this.route);
     let prefill: string;
     try {
       prefill = prefillBody(body, this.d.connector, this.kvParams);
@@ -182,6 +189,7 @@ export class TwoStageRoute implements Route<Prepared> {
     rec.decodeTtfbMs = performance.now() - t2;
     d.metrics.decodeTtfbSeconds.observe(rec.decodeTtfbMs / 1000);
     rec.status = r2.res.statusCode;
+    if (rec.status >= 500) this.decodeFailed(s, 'status');
     try {
       s.res.writeHead(
         r2.res.statusCode,
@@ -190,13 +198,29 @@ export class TwoStageRoute implements Route<Prepared> {
           'server-timing': serverTiming(rec.queueMs!, rec.prefillMs, rec.decodeTtfbMs),
         }),
       );
-      const note = await pipeBody(r2.res, s.res, consumer, 'decode', this.pipe, s);
+      const note = await pipeBody(r2.res, s.res, consumer, 'decode', this.pipe, s, this.onErrorEvent);
       if (note) rec.note = note;
       if (note === 'client_abort') d.metrics.clientAborts.inc({ stage: 'decode' });
     } finally {
       r2.res.body.cancel(); // only does something if writeHead threw before the body was piped
       consumer.inFlight--;
     }
+  }
+
+  private readonly onErrorEvent = (s: PipeScope): void => this.decodeFailed(s as Scope, 'stream');
+
+  /**
+   * The consumer failed the generation after the prefill succeeded: a 5xx, or an error event in its stream (vLLM's
+   * GenerationError). With kv_load_failure_policy=fail that is how a failed KV load reaches the client.
+   */
+  private decodeFailed(s: Scope, how: 'status' | 'stream'): void {
+    this.d.metrics.decodeFailures.inc({ how });
+    const r = s.rec;
+    this.d.log(
+      `warning: ${r.consumer ?? 'the consumer'} failed request ${s.id} after its prefill on ${r.producer ?? 'a producer'} ` +
+        `(${how === 'status' ? `HTTP ${r.status}` : 'error event in the stream'}): a KV transfer that failed with ` +
+        `kv_load_failure_policy=fail ends this way; see the consumer's log`,
+    );
   }
 
   private missingParams(producer: EngineState, id: string): void {

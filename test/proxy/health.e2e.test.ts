@@ -109,7 +109,7 @@ describe('the health prober', () => {
       await r.proxy.close();
       await Promise.all([...r.producers, ...r.consumers].map((e) => e.close()));
       // undici's own timer wheel ticks every 0.5 s until it is empty
-      await until(() => [...live.values()].every((s) => !/proxy[\\/]/.test(s)), 3000, 'the timers the proxy started to end').catch(() => undefined);
+      await until(() => [...live.values()].every((s) => !/src[\\/]proxy[\\/]/.test(s)), 3000, 'the timers the proxy started to end').catch(() => undefined);
       const left = [...live.values()].filter((s) => /src[\\/]proxy[\\/]/.test(s));
       assert.deepEqual(left, [], 'timers started by the proxy are still pending');
     } finally {
