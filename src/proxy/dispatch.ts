@@ -26,13 +26,19 @@ export interface DispatchDeps {
   log: (line: string) => void;
 }
 
+/**
+ * `pinned`: call this engine only (no balancing, no retry elsewhere): P2P NCCL's decode stage must reach the
+ * consumer the request id named. `forEngine`: the options for a given engine (headers that name it).
+ */
 export async function dispatch(
   deps: DispatchDeps,
   stage: UpstreamStage,
   group: EngineGroup,
   opts: UpstreamCallOptions,
+  pinned?: EngineState,
+  forEngine?: (engine: EngineState, opts: UpstreamCallOptions) => UpstreamCallOptions,
 ): Promise<Dispatched> {
-  const first = group.balancer.pick(group.engines);
+  const first = pinned ?? group.balancer.pick(group.engines);
   if (first === undefined) {
     deps.metrics.reject('no_engine');
     throw noEngine(group.role, group.engines.length);
@@ -41,7 +47,8 @@ export async function dispatch(
   for (let attempt = 0; ; attempt++) {
     engine.inFlight++;
     try {
-      const res = await callUpstream(engine.pool, engine.prefix === '' ? opts : { ...opts, path: engine.prefix + opts.path });
+      const o = forEngine === undefined ? opts : forEngine(engine, opts);
+      const res = await callUpstream(engine.pool, engine.prefix === '' ? o : { ...o, path: engine.prefix + o.path });
       return { engine, res };
     } catch (e) {
       engine.inFlight--;
@@ -52,7 +59,7 @@ export async function dispatch(
         setHealth(engine, false);
         deps.log(`warning: ${engine.name} (${engine.url}) refused a connection; taken out of rotation until /health answers`);
       }
-      if (attempt === 0 && neverSent(e)) {
+      if (attempt === 0 && pinned === undefined && neverSent(e)) {
         engine = group.balancer.pick(group.engines, engine) ?? engine;
         deps.metrics.retries.inc({ stage });
         continue;

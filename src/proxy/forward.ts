@@ -1,6 +1,6 @@
 /**
- * The forward route: a request sent as is to one engine of a group (the consumers of a PD proxy), whose answer is
- * streamed back: every /v1/* request other than the two-stage ones.
+ * The forward route: a request sent as is to one engine of a group (the consumers of a PD proxy, the engines of a
+ * single-stage one), whose answer is streamed back: every /v1/* request other than completions and chat.
  */
 import { dispatch, type DispatchDeps, type EngineGroup } from './dispatch.js';
 import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
@@ -54,7 +54,8 @@ export class ForwardRoute implements Route<Buffer | null> {
     } catch (e) {
       throw s.gone ? e : upstreamFailure(e, 'forward');
     }
-    rec.consumer = r.engine.name;
+    if (this.group.role === 'engine') rec.engine = r.engine.name;
+    else rec.consumer = r.engine.name;
     rec.decodeTtfbMs = performance.now() - s.t0;
     rec.status = r.res.statusCode;
     try {

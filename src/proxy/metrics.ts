@@ -26,9 +26,10 @@ export class ProxyMetrics {
   readonly clientAborts: Counter<'stage'>;
   readonly midStreamErrors: Counter<never>;
   readonly decodeFailures: Counter<'how'>;
-  private readonly stageSeconds: StageHistogram<'prefill' | 'decode_ttfb' | 'total'>;
+  private readonly stageSeconds: StageHistogram<'prefill' | 'decode_ttfb' | 'engine_ttfb' | 'total'>;
   readonly prefillSeconds: HistogramChild;
   readonly decodeTtfbSeconds: HistogramChild;
+  readonly engineTtfbSeconds: HistogramChild;
   readonly totalSeconds: HistogramChild;
 
   /** Requests counted since the last scrape, by route and status; added to the counter when it is read. */
@@ -137,18 +138,20 @@ export class ProxyMetrics {
     });
     this.stageSeconds = new StageHistogram(
       'pd_proxy_stage_duration_seconds',
-      'Per-stage latency: prefill (whole stage 1), decode_ttfb (stage 2 until response headers), total.',
+      'Per-stage latency: prefill (whole stage 1), decode_ttfb (stage 2 until response headers), engine_ttfb (the ' +
+        'engine of a single-stage proxy until response headers), total.',
       'stage',
-      ['prefill', 'decode_ttfb', 'total'],
+      ['prefill', 'decode_ttfb', 'engine_ttfb', 'total'],
       LATENCY_BUCKETS,
       this.registry,
     );
     this.prefillSeconds = this.stageSeconds.labels('prefill');
     this.decodeTtfbSeconds = this.stageSeconds.labels('decode_ttfb');
+    this.engineTtfbSeconds = this.stageSeconds.labels('engine_ttfb');
     this.totalSeconds = this.stageSeconds.labels('total');
     new Gauge({
       name: 'pd_proxy_in_flight',
-      help: 'Requests inside the two stages now.',
+      help: 'Generation requests being served by the engines now (admission slots taken).',
       registers,
       collect() {
         this.set(live.inFlight());

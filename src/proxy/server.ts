@@ -1,15 +1,14 @@
 /**
- * The PD proxy server. Proxied requests run on the raw node req/res in the request frame (frame.ts), routed by
- * router.ts; /health, /metrics and 404s are answered by an embedded Hono app on @hono/node-server.
+ * The proxy server, two-stage (PD) or single-stage (TP, PP, DP; see topology.ts). Proxied requests run on the raw
+ * node req/res in the request frame (frame.ts), routed by router.ts; /health, /metrics and 404s are answered by
+ * an embedded Hono app on @hono/node-server.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
 import type { Registry } from 'prom-client';
-import type { ProxyConfig } from '../config/schema.js';
-import { createEngine, setDown, setHealth, type EngineRole, type EngineState, type Upstream } from './engine.js';
-import { Balancer } from './balancer.js';
+import { setDown, setHealth, type EngineRole, type EngineState } from './engine.js';
 import { TokenBucket } from './token-bucket.js';
 import { Admission } from './admission.js';
 import { HealthProber } from './health.js';
@@ -19,8 +18,7 @@ import { Frame } from './frame.js';
 import { Gate } from './gate.js';
 import { BodyDeadlines, BodyReader, ByteBudget } from './body.js';
 import { MemoryRelease } from './memory.js';
-import { TwoStageRoute } from './two-stage.js';
-import { ForwardRoute } from './forward.js';
+import { buildTopology, checkOptions, type ProxyOptions } from './topology.js';
 import { routeRequests } from './router.js';
 import { checkEveryMs, createLimitedServer, effectiveDeadlineMs, listen } from './http-server.js';
 import { healthHttpStatus, healthReport, type HealthReport } from './health-report.js';
@@ -29,16 +27,7 @@ import { sleep } from '../util/timers.js';
 
 export type { Upstream } from './engine.js';
 
-export type ProxyOptions = ProxyConfig & {
-  producers: Upstream[];
-  consumers: Upstream[];
-  /** Resolved kv connector name, e.g. 'SharedStorageConnector' | 'ExampleConnector' | 'NixlConnector'. */
-  connector: string;
-  /** API key the engines require (replaces the client's Authorization upstream). */
-  engineApiKey?: string;
-  /** Sink for access-log lines and warnings (default: stderr, batched). */
-  log?: (line: string) => void;
-};
+export type { ProxyOptions, ProxyMode, TwoStageOptions, SingleStageOptions } from './topology.js';
 
 export interface EngineStats {
   name: string;
@@ -81,26 +70,17 @@ function jsonResponse(res: ServerResponse, status: number, body: string): void {
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
-  if (opts.producers.length === 0) throw new TypeError('startProxy: at least one producer is required');
-  if (opts.consumers.length === 0) throw new TypeError('startProxy: at least one consumer is required');
-  const names = new Set<string>();
-  for (const u of [...opts.producers, ...opts.consumers]) {
-    if (names.has(u.name)) throw new TypeError(`startProxy: duplicate engine name "${u.name}"`);
-    names.add(u.name);
-  }
+  checkOptions(opts);
   const ownSink = opts.log ? null : batchedStderrSink();
   const log = opts.log ?? ownSink!;
-  const poolOpts = { connectMs: opts.timeouts.connectMs };
-  const producers = opts.producers.map((u) => createEngine(u, 'producer', poolOpts));
-  const consumers = opts.consumers.map((u) => createEngine(u, 'consumer', poolOpts));
-  const all: EngineState[] = [...producers, ...consumers];
-  const byName = new Map(all.map((e) => [e.name, e]));
 
   const admission = new Admission({
     maxConcurrent: opts.maxConcurrent,
     queueSize: opts.queueSize,
     queueMs: opts.timeouts.queueMs,
   });
+  // engines exist once the metrics do (they read the engine list at scrape time)
+  let all: EngineState[] = [];
   const engineStats = (): EngineStats[] =>
     all.map((e) => ({ name: e.name, role: e.role, healthy: e.healthy, down: e.down, inFlight: e.inFlight }));
   const metrics = new ProxyMetrics({
@@ -130,11 +110,10 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     accessLog: opts.accessLog,
     apiKey: opts.apiKey,
   });
-  const routeDeps = { metrics, log, engineApiKey: opts.engineApiKey, timeouts: opts.timeouts };
-  const producerGroup = { role: 'producer' as const, engines: producers, balancer: new Balancer(opts.balance) };
-  const consumerGroup = { role: 'consumer' as const, engines: consumers, balancer: new Balancer(opts.balance) };
-  const twoStageDeps = { ...routeDeps, producers: producerGroup, consumers: consumerGroup, connector: opts.connector };
-  const health = (): HealthReport => healthReport('two-stage', [producers, consumers]);
+  const topology = buildTopology(opts, { metrics, log });
+  all = topology.all;
+  const byName = new Map(all.map((e) => [e.name, e]));
+  const health = (): HealthReport => healthReport(topology.mode, topology.groups);
 
   const app = new Hono<{ Bindings: HttpBindings }>();
   app.get('/health', (c) => {
@@ -162,16 +141,7 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       else res.destroy();
     });
   };
-  const listener = routeRequests(
-    frame,
-    {
-      completions: new TwoStageRoute(twoStageDeps, 'completions'),
-      chat: new TwoStageRoute(twoStageDeps, 'chat'),
-      forward: new ForwardRoute(routeDeps, consumerGroup, true),
-      forwardFree: new ForwardRoute(routeDeps, consumerGroup, false),
-    },
-    other,
-  );
+  const listener = routeRequests(frame, topology.routes, other);
 
   const server = createLimitedServer(
     { maxConnections: opts.maxConnections, headersMs: opts.timeouts.headersMs },

@@ -1,18 +1,24 @@
 /**
  * The two-stage route (POST /v1/completions and /v1/chat/completions of a PD stack): prefill on a producer
- * (max_tokens=1, non-streaming), then decode on a consumer, whose answer is streamed back byte for byte.
+ * (max_tokens=1, non-streaming), then decode on a consumer, whose answer is streamed back byte for byte. The KV
+ * hand-off between them follows the connector: nothing to do (shared storage), kv_transfer_params from stage 1
+ * to stage 2 (NIXL, Mooncake), or a request id naming both engines (P2P NCCL).
  */
 import { dispatch, type DispatchDeps, type EngineGroup } from './dispatch.js';
 import type { EngineState } from './engine.js';
 import { upstreamRequestHeaders, downstreamResponseHeaders } from './headers.js';
-import { ProxyFailure, errCode, isTimeout, upstreamFailure } from './failures.js';
+import { ProxyFailure, errCode, isTimeout, noEngine, upstreamFailure } from './failures.js';
+import type { UpstreamCallOptions } from './upstream-call.js';
+import { randomUUID } from 'node:crypto';
 import {
   BadRequestBody,
   decodeBody,
   extractKvTransferParams,
+  p2pRequestId,
   parseClientBody,
   prefillBody,
   usesKvTransferParams,
+  usesP2pRequestIds,
   type ClientBody,
   type Route as BodyRoute,
 } from './stage-bodies.js';
@@ -41,6 +47,8 @@ interface Prepared {
   body: ClientBody | null;
   /** The stage 1 body, built before the gate (a body that cannot be re-serialised is the client's error). */
   prefill: string | null;
+  /** P2P NCCL: the request id naming the producer and consumer, sent to both instead of pd's own. */
+  p2pId: string | null;
 }
 
 /** stage 1 answered the client itself (its error status and body): there is no stage 2. */
@@ -57,6 +65,7 @@ export class TwoStageRoute implements Route<Prepared> {
   readonly firstStage = 'queue' as const;
   readonly gated = true;
   private readonly kvParams: boolean;
+  private readonly p2p: boolean;
   private readonly pipe: PipeDeps;
 
   constructor(
@@ -64,6 +73,7 @@ export class TwoStageRoute implements Route<Prepared> {
     private readonly route: BodyRoute,
   ) {
     this.kvParams = usesKvTransferParams(d.connector);
+    this.p2p = usesP2pRequestIds(d.connector);
     this.pipe = { metrics: d.metrics, decodeIdleMs: d.timeouts.decodeIdleMs };
   }
 
@@ -84,19 +94,38 @@ export class TwoStageRoute implements Route<Prepared> {
         throw new BadRequestBody('Request body is nested too deeply: JSON arrays and objects may not be nested this far.');
       throw e;
     }
-    return { raw: raw!, body: this.kvParams ? body : null, prefill };
+    return { raw: raw!, body: this.kvParams ? body : null, prefill, p2pId: null };
   }
 
   async handle(s: Scope, p: Prepared): Promise<void> {
-    const kvParams = await this.prefill(s, p);
-    if (kvParams !== PASSED) await this.decode(s, p, kvParams);
+    // P2P NCCL: the consumer is chosen first, because the request id that stage 1 carries names it.
+    let consumer: EngineState | undefined;
+    if (this.p2p) {
+      const group = this.d.consumers;
+      consumer = group.balancer.pick(group.engines);
+      if (consumer === undefined) {
+        this.d.metrics.reject('no_engine');
+        throw noEngine(group.role, group.engines.length);
+      }
+    }
+    const kvParams = await this.prefill(s, p, consumer);
+    if (kvParams !== PASSED) await this.decode(s, p, kvParams, consumer);
+  }
+
+  /** Stage 1's options for a producer under P2P NCCL: the request id names it and the chosen consumer. */
+  private p2pOptions(p: Prepared, consumer: EngineState): (producer: EngineState, o: UpstreamCallOptions) => UpstreamCallOptions {
+    const uuid = randomUUID().replace(/-/g, '');
+    return (producer, o) => {
+      p.p2pId = p2pRequestId(producer.kvAddress!, consumer.kvAddress!, uuid);
+      return { ...o, headers: { ...o.headers, 'x-request-id': p.p2pId } };
+    };
   }
 
   /**
    * Stage 1: prefill on a producer. Resolves with the kv_transfer_params it returned (undefined when the
    * connector needs none or it sent none), or PASSED when its error answer went to the client.
    */
-  private async prefill(s: Scope, p: Prepared): Promise<unknown> {
+  private async prefill(s: Scope, p: Prepared, p2pConsumer: EngineState | undefined): Promise<unknown> {
     const d = this.d;
     const rec = s.rec;
     s.stage = 'prefill';
@@ -113,15 +142,22 @@ export class TwoStageRoute implements Route<Prepared> {
     // so undici's own (cheap) header and body timers cover it without a timer of ours per request.
     let r1;
     try {
-      r1 = await dispatch(d, 'prefill', d.producers, {
-        method: 'POST',
-        path: s.req.url ?? rec.route,
-        headers,
-        body,
-        signal: s.ac,
-        headersTimeout: d.timeouts.prefillMs,
-        bodyTimeout: d.timeouts.prefillMs,
-      });
+      r1 = await dispatch(
+        d,
+        'prefill',
+        d.producers,
+        {
+          method: 'POST',
+          path: s.req.url ?? rec.route,
+          headers,
+          body,
+          signal: s.ac,
+          headersTimeout: d.timeouts.prefillMs,
+          bodyTimeout: d.timeouts.prefillMs,
+        },
+        undefined,
+        p2pConsumer === undefined ? undefined : this.p2pOptions(p, p2pConsumer),
+      );
     } catch (e) {
       if (!s.gone && isTimeout(e) && errCode(e) !== 'UND_ERR_CONNECT_TIMEOUT') throw this.prefillTimeout();
       throw s.gone ? e : upstreamFailure(e, 'prefill');
@@ -157,7 +193,7 @@ export class TwoStageRoute implements Route<Prepared> {
   }
 
   /** Stage 2: decode on a consumer, streamed back as is. */
-  private async decode(s: Scope, p: Prepared, kvParams: unknown): Promise<void> {
+  private async decode(s: Scope, p: Prepared, kvParams: unknown, p2pConsumer: EngineState | undefined): Promise<void> {
     const d = this.d;
     const rec = s.rec;
     s.stage = 'decode';
@@ -169,18 +205,25 @@ export class TwoStageRoute implements Route<Prepared> {
       contentLength: typeof body === 'string' ? Buffer.byteLength(body) : body.length,
     });
     if (headers['content-type'] === undefined) headers['content-type'] = 'application/json';
+    if (p.p2pId !== null) headers['x-request-id'] = p.p2pId;
     const t2 = performance.now();
     let r2;
     try {
-      r2 = await dispatch(d, 'decode', d.consumers, {
-        method: 'POST',
-        path: s.req.url ?? rec.route,
-        headers,
-        body,
-        signal: s.ac,
-        headersTimeout: d.timeouts.decodeHeadersMs,
-        bodyTimeout: d.timeouts.decodeIdleMs,
-      });
+      r2 = await dispatch(
+        d,
+        'decode',
+        d.consumers,
+        {
+          method: 'POST',
+          path: s.req.url ?? rec.route,
+          headers,
+          body,
+          signal: s.ac,
+          headersTimeout: d.timeouts.decodeHeadersMs,
+          bodyTimeout: d.timeouts.decodeIdleMs,
+        },
+        p2pConsumer,
+      );
     } catch (e) {
       throw s.gone ? e : upstreamFailure(e, 'decode');
     }
