@@ -148,7 +148,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     listener,
     () => metrics.reject('request_timeout'),
   );
-  await listen(server, opts.port, opts.host);
+  try {
+    await listen(server, opts.port, opts.host);
+  } catch (e) {
+    bodyDeadlines.close();
+    await Promise.all(all.map((x) => x.pool.destroy().catch(() => undefined)));
+    ownSink?.dispose();
+    throw e;
+  }
   const port = (server.address() as AddressInfo).port;
   const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
