@@ -11,7 +11,8 @@ import type { AbortLike } from './abort-flag.js';
 
 interface Read {
   deadline: number;
-  expire(): void;
+  /** Ends the read with the failure given. */
+  expire(e: ProxyFailure): void;
 }
 
 /**
@@ -31,7 +32,7 @@ export class BodyDeadlines {
     this.timer.unref();
   }
 
-  add(expire: () => void): Read {
+  add(expire: (e: ProxyFailure) => void): Read {
     const r: Read = { deadline: performance.now() + this.allowMs, expire };
     this.reads.add(r);
     return r;
@@ -47,7 +48,9 @@ export class BodyDeadlines {
     for (const r of this.reads) {
       if (r.deadline > now) continue;
       this.reads.delete(r);
-      r.expire();
+      r.expire(
+        new ProxyFailure('request_timeout', `The request body did not arrive within ${this.timeoutMs} ms (proxy.timeouts.requestMs).`),
+      );
     }
   }
 
@@ -207,14 +210,7 @@ export class BodyReader {
         req.pause();
         reject(e);
       };
-      const read = this.deadlines.add(() =>
-        stop(
-          new ProxyFailure(
-            'request_timeout',
-            `The request body did not arrive within ${this.deadlines.timeoutMs} ms (proxy.timeouts.requestMs).`,
-          ),
-        ),
-      );
+      const read = this.deadlines.add(stop);
       const onData = (c: Buffer): void => {
         const at = size;
         size += c.length;
