@@ -105,11 +105,16 @@ describe('pd proxy', () => {
         [['--engine-url', 'http://127.0.0.1:8100', '--connector', 'NixlConnector'], /--engine-url cannot be combined with --connector/],
         [['--engine-url', 'ftp://x'], /--engine-url/],
       ];
-      for (const [args, re] of cases) {
-        const r = await runPd(['proxy', ...args], { cwd: tmp.dir, timeoutMs: 20_000 });
-        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-        assert.match(r.stderr, re);
-        assert.doesNotMatch(r.stderr, /\n\s+at /);
+      // two at a time: each case is a node start-up, and there are two cores
+      for (let i = 0; i < cases.length; i += 2) {
+        const batch = cases.slice(i, i + 2);
+        const results = await Promise.all(batch.map(([args]) => runPd(['proxy', ...args], { cwd: tmp.dir, timeoutMs: 20_000 })));
+        batch.forEach(([args, re], k) => {
+          const r = results[k]!;
+          assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+          assert.match(r.stderr, re);
+          assert.doesNotMatch(r.stderr, /\n\s+at /);
+        });
       }
     } finally {
       await tmp.cleanup();
