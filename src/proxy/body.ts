@@ -9,18 +9,29 @@ import type { IncomingMessage } from 'node:http';
 import { ProxyFailure, clientGone } from './failures.js';
 import type { AbortLike } from './abort-flag.js';
 
+/** Emitted on a request whose body read ran out of time, with the ProxyFailure (see BodyDeadlines). */
+const BODY_TIMEOUT = Symbol('pd.bodyTimeout');
+
+/** A body read in progress: a node of BodyDeadlines' list. */
 interface Read {
   deadline: number;
-  /** Ends the read with the failure given. */
-  expire(e: ProxyFailure): void;
+  /** The request being read; null once unlinked. */
+  req: IncomingMessage | null;
+  prev: Read | null;
+  next: Read | null;
 }
 
 /**
  * The body reads in progress and the time each must be complete by. One interval timer for all of them (as
- * node checks its own header deadlines), so a request costs a set insertion, not a timer.
+ * node checks its own header deadlines), so a request costs linking a node into a list, not a timer.
+ *
+ * A node points at the request, never at a closure of the read: when it held the read's callback, V8 soon
+ * allocated those closures' contexts straight in the old generation (allocation-site pretenuring), everything
+ * they reached was promoted, and the collector's extra work cost about a fifth of the proxy's throughput in the
+ * proxy bench. The read is told of its deadline by an event on its request instead.
  */
 export class BodyDeadlines {
-  private readonly reads = new Set<Read>();
+  private head: Read | null = null;
   private readonly timer: NodeJS.Timeout;
   constructor(
     readonly timeoutMs: number,
@@ -32,31 +43,45 @@ export class BodyDeadlines {
     this.timer.unref();
   }
 
-  add(expire: (e: ProxyFailure) => void): Read {
-    const r: Read = { deadline: performance.now() + this.allowMs, expire };
-    this.reads.add(r);
+  /** Watch a read: `req` gets a BODY_TIMEOUT event (with the failure) when it is late. */
+  add(req: IncomingMessage): Read {
+    const r: Read = { deadline: performance.now() + this.allowMs, req, prev: null, next: this.head };
+    if (this.head !== null) this.head.prev = r;
+    this.head = r;
     return r;
   }
 
+  /** Unlink a read (a no-op once it was). */
   delete(r: Read): void {
-    this.reads.delete(r);
+    if (r.req === null) return;
+    r.req = null;
+    if (r.prev !== null) r.prev.next = r.next;
+    else this.head = r.next;
+    if (r.next !== null) r.next.prev = r.prev;
+    r.prev = r.next = null;
   }
 
   private sweep(): void {
-    if (this.reads.size === 0) return;
+    if (this.head === null) return;
     const now = performance.now();
-    for (const r of this.reads) {
-      if (r.deadline > now) continue;
-      this.reads.delete(r);
-      r.expire(
-        new ProxyFailure('request_timeout', `The request body did not arrive within ${this.timeoutMs} ms (proxy.timeouts.requestMs).`),
-      );
+    let r: Read | null = this.head;
+    while (r !== null) {
+      const next: Read | null = r.next;
+      if (r.deadline <= now) {
+        const req = r.req!;
+        this.delete(r);
+        req.emit(
+          BODY_TIMEOUT,
+          new ProxyFailure('request_timeout', `The request body did not arrive within ${this.timeoutMs} ms (proxy.timeouts.requestMs).`),
+        );
+      }
+      r = next;
     }
   }
 
   close(): void {
     clearInterval(this.timer);
-    this.reads.clear();
+    while (this.head !== null) this.delete(this.head);
   }
 }
 
@@ -210,7 +235,8 @@ export class BodyReader {
         req.pause();
         reject(e);
       };
-      const read = this.deadlines.add(stop);
+      const read = this.deadlines.add(req);
+      req.on(BODY_TIMEOUT, stop);
       const onData = (c: Buffer): void => {
         const at = size;
         size += c.length;

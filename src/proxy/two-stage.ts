@@ -99,17 +99,74 @@ export class TwoStageRoute implements Route<Prepared> {
 
   async handle(s: Scope, p: Prepared): Promise<void> {
     // P2P NCCL: the consumer is chosen first, because the request id that stage 1 carries names it.
-    let consumer: EngineState | undefined;
+    let pinned: EngineState | undefined;
     if (this.p2p) {
       const group = this.d.consumers;
-      consumer = group.balancer.pick(group.engines);
-      if (consumer === undefined) {
+      pinned = group.balancer.pick(group.engines);
+      if (pinned === undefined) {
         this.d.metrics.reject('no_engine');
         throw noEngine(group.role, group.engines.length);
       }
     }
-    const kvParams = await this.prefill(s, p, consumer);
-    if (kvParams !== PASSED) await this.decode(s, p, kvParams, consumer);
+    const kvParams = await this.prefill(s, p, pinned);
+    if (kvParams === PASSED) return;
+
+    // ---- stage 2: decode on a consumer, streamed back as is (here rather than in a method of its own: one
+    // async frame fewer per request)
+    const d = this.d;
+    const rec = s.rec;
+    s.stage = 'decode';
+    const body = decodeBody(p.raw, p.body, kvParams);
+    p.body = null;
+    const headers = upstreamRequestHeaders(s.req.headers, {
+      requestId: s.id,
+      engineApiKey: d.engineApiKey,
+      contentLength: typeof body === 'string' ? Buffer.byteLength(body) : body.length,
+    });
+    if (headers['content-type'] === undefined) headers['content-type'] = 'application/json';
+    if (p.p2pId !== null) headers['x-request-id'] = p.p2pId;
+    const t2 = performance.now();
+    let r2;
+    try {
+      r2 = await dispatch(
+        d,
+        'decode',
+        d.consumers,
+        {
+          method: 'POST',
+          path: s.req.url ?? rec.route,
+          headers,
+          body,
+          signal: s.ac,
+          headersTimeout: d.timeouts.decodeHeadersMs,
+          bodyTimeout: d.timeouts.decodeIdleMs,
+        },
+        pinned,
+      );
+    } catch (e) {
+      throw s.gone ? e : upstreamFailure(e, 'decode');
+    }
+    const consumer = r2.engine;
+    rec.consumer = consumer.name;
+    rec.decodeTtfbMs = performance.now() - t2;
+    d.metrics.decodeTtfbSeconds.observe(rec.decodeTtfbMs / 1000);
+    rec.status = r2.res.statusCode;
+    if (rec.status >= 500) this.decodeFailed(s, 'status');
+    try {
+      s.res.writeHead(
+        r2.res.statusCode,
+        downstreamResponseHeaders(r2.res.headers, {
+          'x-request-id': s.id,
+          'server-timing': serverTiming(rec.queueMs!, rec.prefillMs, rec.decodeTtfbMs),
+        }),
+      );
+      const note = await pipeBody(r2.res, s.res, consumer, 'decode', this.pipe, s, this.onErrorEvent);
+      if (note) rec.note = note;
+      if (note === 'client_abort') d.metrics.clientAborts.inc({ stage: 'decode' });
+    } finally {
+      r2.res.body.cancel(); // only does something if writeHead threw before the body was piped
+      consumer.inFlight--;
+    }
   }
 
   /** Stage 1's options for a producer under P2P NCCL: the request id names it and the chosen consumer. */
@@ -190,64 +247,6 @@ export class TwoStageRoute implements Route<Prepared> {
     rec.prefillMs = performance.now() - t1;
     d.metrics.prefillSeconds.observe(rec.prefillMs / 1000);
     return kvParams;
-  }
-
-  /** Stage 2: decode on a consumer, streamed back as is. */
-  private async decode(s: Scope, p: Prepared, kvParams: unknown, p2pConsumer: EngineState | undefined): Promise<void> {
-    const d = this.d;
-    const rec = s.rec;
-    s.stage = 'decode';
-    const body = decodeBody(p.raw, p.body, kvParams);
-    p.body = null;
-    const headers = upstreamRequestHeaders(s.req.headers, {
-      requestId: s.id,
-      engineApiKey: d.engineApiKey,
-      contentLength: typeof body === 'string' ? Buffer.byteLength(body) : body.length,
-    });
-    if (headers['content-type'] === undefined) headers['content-type'] = 'application/json';
-    if (p.p2pId !== null) headers['x-request-id'] = p.p2pId;
-    const t2 = performance.now();
-    let r2;
-    try {
-      r2 = await dispatch(
-        d,
-        'decode',
-        d.consumers,
-        {
-          method: 'POST',
-          path: s.req.url ?? rec.route,
-          headers,
-          body,
-          signal: s.ac,
-          headersTimeout: d.timeouts.decodeHeadersMs,
-          bodyTimeout: d.timeouts.decodeIdleMs,
-        },
-        p2pConsumer,
-      );
-    } catch (e) {
-      throw s.gone ? e : upstreamFailure(e, 'decode');
-    }
-    const consumer = r2.engine;
-    rec.consumer = consumer.name;
-    rec.decodeTtfbMs = performance.now() - t2;
-    d.metrics.decodeTtfbSeconds.observe(rec.decodeTtfbMs / 1000);
-    rec.status = r2.res.statusCode;
-    if (rec.status >= 500) this.decodeFailed(s, 'status');
-    try {
-      s.res.writeHead(
-        r2.res.statusCode,
-        downstreamResponseHeaders(r2.res.headers, {
-          'x-request-id': s.id,
-          'server-timing': serverTiming(rec.queueMs!, rec.prefillMs, rec.decodeTtfbMs),
-        }),
-      );
-      const note = await pipeBody(r2.res, s.res, consumer, 'decode', this.pipe, s, this.onErrorEvent);
-      if (note) rec.note = note;
-      if (note === 'client_abort') d.metrics.clientAborts.inc({ stage: 'decode' });
-    } finally {
-      r2.res.body.cancel(); // only does something if writeHead threw before the body was piped
-      consumer.inFlight--;
-    }
   }
 
   private readonly onErrorEvent = (s: PipeScope): void => this.decodeFailed(s as Scope, 'stream');
