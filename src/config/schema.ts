@@ -134,6 +134,21 @@ export const proxyTimeoutsSchema = z
       .default(300_000)
       .describe('Longest silence allowed inside a stage 2 stream.'),
     queueMs: z.number().int().positive().default(60_000).describe('Longest wait in the admission queue.'),
+    headersMs: z
+      .number()
+      .int()
+      .positive()
+      .default(30_000)
+      .describe('A client must send its request headers within this; slower ones get 408 and are disconnected.'),
+    requestMs: z
+      .number()
+      .int()
+      .positive()
+      .default(60_000)
+      .describe(
+        'Once the proxy starts reading a request body, the whole body must arrive within this; slower clients get 408 ' +
+          'and are disconnected.',
+      ),
   })
   .strict();
 
@@ -151,7 +166,12 @@ export const proxySchema = z
       .enum(['wait', 'reject'])
       .default('wait')
       .describe('When the bucket is empty: wait for a token (as the reference proxy) or answer 429.'),
-    maxConcurrent: z.number().int().positive().default(100).describe('Requests inside the two stages at once.'),
+    maxConcurrent: z
+      .number()
+      .int()
+      .positive()
+      .default(100)
+      .describe('Generation requests served by the engines at once (admission slots).'),
     queueSize: z.number().int().min(0).default(500).describe('Requests waiting for a slot; beyond it, 503.'),
     balance: z
       .enum(['round-robin', 'least-in-flight'])
@@ -159,6 +179,21 @@ export const proxySchema = z
       .describe('How an engine is chosen per stage when there are several.'),
     timeouts: proxyTimeoutsSchema.prefault({}),
     maxBodyBytes: z.number().int().positive().default(32 * 1024 * 1024).describe('Largest request body accepted.'),
+    bodyBudgetBytes: z
+      .number()
+      .int()
+      .positive()
+      .default(128 * 1024 * 1024)
+      .describe(
+        'Request body bytes held in memory at once over all requests (at least maxBodyBytes); a body that does not ' +
+          'fit waits unread until there is room (at most timeouts.queueMs, then 503).',
+      ),
+    maxConnections: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe('Open client connections at once; further connections are closed at once.'),
     apiKey: z.string().min(1).optional().describe('Require `Authorization: Bearer <key>` from clients.'),
     accessLog: z.enum(['text', 'json', 'off']).default('text').describe('One line per request.'),
     healthIntervalMs: z.number().int().positive().default(2_000).describe('Background /health probe period.'),

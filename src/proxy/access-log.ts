@@ -1,5 +1,6 @@
 /**
- * One access-log line per proxied request: id, route, status, prefill ms, decode TTFB, total, instances.
+ * One access-log line per proxied request: id, route, status, prefill ms, decode TTFB, total, instances (in
+ * single-stage mode: the engine's TTFB and the engine).
  * `text` is for people, `json` for machines (one object per line). Lines to stderr are batched (see batchedStderrSink) so
  * that the synchronous writes of a pipe do not sit on the hot path.
  */
@@ -17,6 +18,11 @@ export interface AccessRecord {
   totalMs: number;
   producer: string | null;
   consumer: string | null;
+  /**
+   * The engine of a single-stage proxy (TP, PP, DP). Its line then shows `ttfb` (the engine's time to its response
+   * headers, kept in decodeTtfbMs) and `engine` instead of the two stages.
+   */
+  engine?: string;
   /** why it ended the way it did, when not a plain success (e.g. client_abort, mid_stream_error) */
   note?: string;
 }
@@ -41,6 +47,7 @@ function nowIso(): string {
 }
 
 export function formatAccessLine(r: AccessRecord, format: 'text' | 'json'): string {
+  if (r.engine !== undefined) return singleStageLine(r, r.engine, format);
   if (format === 'json') {
     // Built by hand (one line per request on the hot path): the same object JSON.stringify would give, in a
     // third of the time.
@@ -55,6 +62,22 @@ export function formatAccessLine(r: AccessRecord, format: 'text' | 'json'): stri
     `${nowIso()} ${r.id} ${r.method} ${r.route} ${r.status} ` +
     `queue=${ms(r.queueMs)}ms prefill=${ms(r.prefillMs)}ms decode_ttfb=${ms(r.decodeTtfbMs)}ms total=${ms(r.totalMs)}ms ` +
     `producer=${r.producer ?? '-'} consumer=${r.consumer ?? '-'}${r.note ? ` note=${r.note}` : ''}`
+  );
+}
+
+function singleStageLine(r: AccessRecord, engine: string, format: 'text' | 'json'): string {
+  if (format === 'json') {
+    return (
+      `{"time":"${nowIso()}","id":${jsonStr(r.id)},"method":${jsonStr(r.method)},` +
+      `"route":${jsonStr(r.route)},"status":${r.status},"queue_ms":${round(r.queueMs)},` +
+      `"ttfb_ms":${round(r.decodeTtfbMs)},"total_ms":${round(r.totalMs)},` +
+      `"engine":${jsonStr(engine)}${r.note ? `,"note":${jsonStr(r.note)}` : ''}}`
+    );
+  }
+  return (
+    `${nowIso()} ${r.id} ${r.method} ${r.route} ${r.status} ` +
+    `queue=${ms(r.queueMs)}ms ttfb=${ms(r.decodeTtfbMs)}ms total=${ms(r.totalMs)}ms ` +
+    `engine=${engine}${r.note ? ` note=${r.note}` : ''}`
   );
 }
 

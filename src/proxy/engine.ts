@@ -1,13 +1,19 @@
 /** One upstream engine as the proxy sees it: where it is, whether it is healthy, how busy we keep it. */
 import { Pool } from 'undici';
 
-export type EngineRole = 'producer' | 'consumer';
+/** producer/consumer in a two-stage (PD) proxy; engine in a single-stage one (TP, PP, DP). */
+export type EngineRole = 'producer' | 'consumer' | 'engine';
 
 export interface Upstream {
-  /** e.g. 'producer-0' */
+  /** e.g. 'producer-0', 'consumer-1', 'engine-0' */
   name: string;
   /** Base URL like http://127.0.0.1:8100 (a path prefix is kept; a trailing /v1/... endpoint is dropped). */
   url: string;
+  /**
+   * The engine's P2P NCCL address, `<ip>:<kv_port>` (the zmq_address its P2pNcclEngine binds); required on every
+   * producer and consumer when the connector is P2pNcclConnector.
+   */
+  kvAddress?: string;
 }
 
 export interface EngineState {
@@ -19,7 +25,10 @@ export interface EngineState {
   /** Path prefix prepended to the client's path ('' for most engines). */
   readonly prefix: string;
   readonly pool: Pool;
+  readonly kvAddress: string | undefined;
   healthy: boolean;
+  /** Why the engine is down for good (set by its supervisor), or null; a down engine is never probed back in. */
+  down: string | null;
   /** Bumped on every explicit health change, so that a probe started earlier cannot undo it. */
   healthEpoch: number;
   inFlight: number;
@@ -28,6 +37,14 @@ export interface EngineState {
 /** Mark an engine in or out of rotation explicitly (supervisor, connection refused). */
 export function setHealth(e: EngineState, healthy: boolean): void {
   e.healthy = healthy;
+  if (healthy) e.down = null;
+  e.healthEpoch++;
+}
+
+/** Take an engine out of rotation for good (its supervisor gave up on it); setHealth(e, true) undoes it. */
+export function setDown(e: EngineState, reason: string): void {
+  e.healthy = false;
+  e.down = reason;
   e.healthEpoch++;
 }
 
@@ -66,5 +83,17 @@ export function createEngine(up: Upstream, role: EngineRole, opts: EnginePoolOpt
     headersTimeout: 0,
     bodyTimeout: 0,
   });
-  return { name: up.name, role, url, origin, prefix, pool, healthy: true, healthEpoch: 0, inFlight: 0 };
+  return {
+    name: up.name,
+    role,
+    url,
+    origin,
+    prefix,
+    pool,
+    kvAddress: up.kvAddress,
+    healthy: true,
+    down: null,
+    healthEpoch: 0,
+    inFlight: 0,
+  };
 }

@@ -25,9 +25,11 @@ export class ProxyMetrics {
   readonly retries: Counter<'stage'>;
   readonly clientAborts: Counter<'stage'>;
   readonly midStreamErrors: Counter<never>;
-  private readonly stageSeconds: StageHistogram<'prefill' | 'decode_ttfb' | 'total'>;
+  readonly decodeFailures: Counter<'how'>;
+  private readonly stageSeconds: StageHistogram<'prefill' | 'decode_ttfb' | 'engine_ttfb' | 'total'>;
   readonly prefillSeconds: HistogramChild;
   readonly decodeTtfbSeconds: HistogramChild;
+  readonly engineTtfbSeconds: HistogramChild;
   readonly totalSeconds: HistogramChild;
 
   /** Requests counted since the last scrape, by route and status; added to the counter when it is read. */
@@ -76,7 +78,7 @@ export class ProxyMetrics {
     };
     this.rejected = new Counter({
       name: 'pd_proxy_rejected_total',
-      help: 'Requests refused by the proxy before any engine saw them (rate_limit, queue_full, queue_timeout, no_engine, bad_request, too_large, unauthorized).',
+      help: 'Requests refused by the proxy before any engine saw them (rate_limit, queue_full, queue_timeout, no_engine, bad_request, too_large, unauthorized, request_timeout, body_budget).',
       labelNames: ['reason'],
       registers,
     });
@@ -125,20 +127,31 @@ export class ProxyMetrics {
       help: 'Decode streams that broke after the first byte (ended with an SSE error event).',
       registers,
     });
+    this.decodeFailures = new Counter({
+      name: 'pd_proxy_decode_failures_total',
+      help:
+        'Decode requests that failed inside the consumer after a successful prefill, by how the failure reached the ' +
+        'client: status (a 5xx answer) or stream (an error event in a 200 stream). With kv_load_failure_policy=fail ' +
+        'this is how a failed KV transfer ends (vLLM answers "Internal server error").',
+      labelNames: ['how'],
+      registers,
+    });
     this.stageSeconds = new StageHistogram(
       'pd_proxy_stage_duration_seconds',
-      'Per-stage latency: prefill (whole stage 1), decode_ttfb (stage 2 until response headers), total.',
+      'Per-stage latency: prefill (whole stage 1), decode_ttfb (stage 2 until response headers), engine_ttfb (the ' +
+        'engine of a single-stage proxy until response headers), total.',
       'stage',
-      ['prefill', 'decode_ttfb', 'total'],
+      ['prefill', 'decode_ttfb', 'engine_ttfb', 'total'],
       LATENCY_BUCKETS,
       this.registry,
     );
     this.prefillSeconds = this.stageSeconds.labels('prefill');
     this.decodeTtfbSeconds = this.stageSeconds.labels('decode_ttfb');
+    this.engineTtfbSeconds = this.stageSeconds.labels('engine_ttfb');
     this.totalSeconds = this.stageSeconds.labels('total');
     new Gauge({
       name: 'pd_proxy_in_flight',
-      help: 'Requests inside the two stages now.',
+      help: 'Generation requests being served by the engines now (admission slots taken).',
       registers,
       collect() {
         this.set(live.inFlight());

@@ -20,8 +20,8 @@ export function errorType(status: number): string {
   return TYPES[status] ?? (status >= 500 ? 'InternalServerError' : 'BadRequestError');
 }
 
-export function openAiErrorBody(status: number, message: string, param: string | null = null): string {
-  return JSON.stringify({ error: { message, type: errorType(status), param, code: status } });
+export function openAiErrorBody(status: number, message: string, param: string | null = null, type = errorType(status)): string {
+  return JSON.stringify({ error: { message, type, param, code: status } });
 }
 
 /** The SSE event that ends a stream that failed midway (then `data: [DONE]`, as vLLM does). */

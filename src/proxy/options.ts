@@ -1,6 +1,8 @@
 /** Build the proxy's options from a pd config (used by `pd up` and by `pd proxy -c`). */
 import type { EngineInstance, PdConfig } from '../config/schema.js';
-import type { ProxyOptions, Upstream } from './server.js';
+import type { ProxyConfig } from '../config/schema.js';
+import type { TwoStageOptions } from './topology.js';
+import type { Upstream } from './engine.js';
 import { httpUrl } from '../util/net.js';
 
 export { connectHost } from '../util/net.js';
@@ -16,8 +18,10 @@ export function upstreamsFromConfig(config: PdConfig): { producers: Upstream[]; 
   };
 }
 
-export function proxyOptionsFromConfig(config: PdConfig, connector: string): ProxyOptions {
+/** Two-stage options for a PD config (producers and consumers, the resolved connector). */
+export function proxyOptionsFromConfig(config: PdConfig, connector: string): ProxyConfig & TwoStageOptions {
   return {
+    mode: 'two-stage',
     ...config.proxy,
     timeouts: { ...config.proxy.timeouts },
     ...upstreamsFromConfig(config),

@@ -1,42 +1,40 @@
 /**
- * The PD proxy server: an embedded Hono app on @hono/node-server. The two-stage routes run on the raw node
- * req/res (see pipeline.ts) — both through a direct fast path for exact `POST /v1/completions` and
- * `POST /v1/chat/completions`, and through Hono for everything else (/health, /metrics, other /v1/*).
+ * The proxy server, two-stage (PD) or single-stage (TP, PP, DP; see topology.ts). Proxied requests run on the raw
+ * node req/res in the request frame (frame.ts), routed by router.ts; /health, /metrics and 404s are answered by
+ * an embedded Hono app on @hono/node-server.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Hono } from 'hono';
 import { getRequestListener, type HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Registry } from 'prom-client';
-import type { ProxyConfig } from '../config/schema.js';
-import { createEngine, setHealth, type EngineState, type Upstream } from './engine.js';
-import { Balancer } from './balancer.js';
+import { setDown, setHealth, type EngineRole, type EngineState } from './engine.js';
 import { TokenBucket } from './token-bucket.js';
 import { Admission } from './admission.js';
 import { HealthProber } from './health.js';
 import { ProxyMetrics, RecentRate } from './metrics.js';
 import { batchedStderrSink } from './access-log.js';
-import { Pipeline } from './pipeline.js';
+import { Frame } from './frame.js';
+import { Gate } from './gate.js';
+import { BodyDeadlines, BodyReader, ByteBudget } from './body.js';
+import { MemoryRelease } from './memory.js';
+import { buildTopology, checkOptions, type ProxyOptions } from './topology.js';
+import { routeRequests } from './router.js';
+import { checkEveryMs, createLimitedServer, effectiveDeadlineMs, listen } from './http-server.js';
+import { healthHttpStatus, healthReport, type HealthReport } from './health-report.js';
 import { openAiErrorBody } from './openai-error.js';
+import { sleep } from '../util/timers.js';
 
 export type { Upstream } from './engine.js';
 
-export type ProxyOptions = ProxyConfig & {
-  producers: Upstream[];
-  consumers: Upstream[];
-  /** Resolved kv connector name, e.g. 'SharedStorageConnector' | 'ExampleConnector' | 'NixlConnector'. */
-  connector: string;
-  /** API key the engines require (replaces the client's Authorization upstream). */
-  engineApiKey?: string;
-  /** Sink for access-log lines and warnings (default: stderr, batched). */
-  log?: (line: string) => void;
-};
+export type { ProxyOptions, ProxyMode, TwoStageOptions, SingleStageOptions } from './topology.js';
 
 export interface EngineStats {
   name: string;
-  role: 'producer' | 'consumer';
+  role: EngineRole;
   healthy: boolean;
+  /** Why its supervisor gave up on it, or null. */
+  down: string | null;
   inFlight: number;
 }
 
@@ -53,7 +51,15 @@ export interface ProxyHandle {
   url: string;
   port: number;
   registry: Registry;
+  /** Take an engine out of rotation (false) or put it back (true, which also clears "down"). */
   setEngineHealthy(name: string, healthy: boolean): void;
+  /**
+   * Take an engine out of rotation for good: its supervisor gave up on it. It is not probed back in, and /health
+   * reports the proxy "degraded" (or "unhealthy" when its role has no engine left) naming it with the reason.
+   */
+  setEngineDown(name: string, reason: string): void;
+  /** What GET /health answers. */
+  health(): HealthReport;
   stats(): ProxyStats;
   close(): Promise<void>;
 }
@@ -64,81 +70,59 @@ function jsonResponse(res: ServerResponse, status: number, body: string): void {
 }
 
 export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
-  if (opts.producers.length === 0) throw new TypeError('startProxy: at least one producer is required');
-  if (opts.consumers.length === 0) throw new TypeError('startProxy: at least one consumer is required');
-  const names = new Set<string>();
-  for (const u of [...opts.producers, ...opts.consumers]) {
-    if (names.has(u.name)) throw new TypeError(`startProxy: duplicate engine name "${u.name}"`);
-    names.add(u.name);
-  }
+  checkOptions(opts);
   const ownSink = opts.log ? null : batchedStderrSink();
   const log = opts.log ?? ownSink!;
-  const poolOpts = { connectMs: opts.timeouts.connectMs };
-  const producers = opts.producers.map((u) => createEngine(u, 'producer', poolOpts));
-  const consumers = opts.consumers.map((u) => createEngine(u, 'consumer', poolOpts));
-  const all: EngineState[] = [...producers, ...consumers];
-  const byName = new Map(all.map((e) => [e.name, e]));
 
   const admission = new Admission({
     maxConcurrent: opts.maxConcurrent,
     queueSize: opts.queueSize,
     queueMs: opts.timeouts.queueMs,
   });
+  // engines exist once the metrics do (they read the engine list at scrape time)
+  let all: EngineState[] = [];
   const engineStats = (): EngineStats[] =>
-    all.map((e) => ({ name: e.name, role: e.role, healthy: e.healthy, inFlight: e.inFlight }));
+    all.map((e) => ({ name: e.name, role: e.role, healthy: e.healthy, down: e.down, inFlight: e.inFlight }));
   const metrics = new ProxyMetrics({
     inFlight: () => admission.inFlight,
     queued: () => admission.queued,
     engines: engineStats,
   });
   const rate = new RecentRate();
-  const pipeline = new Pipeline({
-    producers,
-    consumers,
-    producerBalancer: new Balancer(opts.balance),
-    consumerBalancer: new Balancer(opts.balance),
-    bucket: opts.rateLimit > 0 ? new TokenBucket({ rate: opts.rateLimit, burst: opts.burst }) : null,
-    onRateLimit: opts.onRateLimit,
-    admission,
-    timeouts: opts.timeouts,
-    maxBodyBytes: opts.maxBodyBytes,
-    apiKey: opts.apiKey,
-    engineApiKey: opts.engineApiKey,
-    connector: opts.connector,
-    accessLog: opts.accessLog,
-    log,
+  // After a burst of large bodies (64 MB or more held at once), give the memory back at once.
+  const memory = new MemoryRelease(64 * 1024 * 1024);
+  const budget = new ByteBudget(Math.max(opts.bodyBudgetBytes, opts.maxBodyBytes), (peak) => memory.idle(peak));
+  const requestMs = opts.timeouts.requestMs;
+  const bodyDeadlines = new BodyDeadlines(requestMs, effectiveDeadlineMs(requestMs), checkEveryMs(requestMs));
+  const frame = new Frame({
+    gate: new Gate({
+      bucket: opts.rateLimit > 0 ? new TokenBucket({ rate: opts.rateLimit, burst: opts.burst }) : null,
+      onRateLimit: opts.onRateLimit,
+      admission,
+      queueMs: opts.timeouts.queueMs,
+      metrics,
+    }),
+    body: new BodyReader(opts.maxBodyBytes, opts.timeouts.queueMs, budget, bodyDeadlines),
+    budget,
     metrics,
     rate,
+    log,
+    accessLog: opts.accessLog,
+    apiKey: opts.apiKey,
   });
+  const topology = buildTopology(opts, { metrics, log });
+  all = topology.all;
+  const byName = new Map(all.map((e) => [e.name, e]));
+  const health = (): HealthReport => healthReport(topology.mode, topology.groups);
 
-  const healthyBoth = (): boolean => producers.some((e) => e.healthy) && consumers.some((e) => e.healthy);
   const app = new Hono<{ Bindings: HttpBindings }>();
-  app.post('/v1/completions', (c) => {
-    void pipeline.twoStage(c.env.incoming, c.env.outgoing, 'completions');
-    return RESPONSE_ALREADY_SENT;
-  });
-  app.post('/v1/chat/completions', (c) => {
-    void pipeline.twoStage(c.env.incoming, c.env.outgoing, 'chat');
-    return RESPONSE_ALREADY_SENT;
-  });
   app.get('/health', (c) => {
-    const ok = healthyBoth();
-    return c.json(
-      {
-        status: ok ? 'ok' : 'unhealthy',
-        producers: producers.map((e) => ({ name: e.name, url: e.url, healthy: e.healthy })),
-        consumers: consumers.map((e) => ({ name: e.name, url: e.url, healthy: e.healthy })),
-      },
-      ok ? 200 : 503,
-    );
+    const report = health();
+    return c.json(report, healthHttpStatus(report) as 200 | 503);
   });
   app.get('/metrics', async (c) => {
     const text = await metrics.registry.metrics();
     return c.body(text, 200, { 'content-type': metrics.registry.contentType });
-  });
-  app.all('/v1/*', (c) => {
-    void pipeline.forward(c.env.incoming, c.env.outgoing);
-    return RESPONSE_ALREADY_SENT;
   });
   app.notFound((c) =>
     c.body(openAiErrorBody(404, `Route ${c.req.method} ${c.req.path} not found.`), 404, {
@@ -149,37 +133,29 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
     log(`error: ${c.req.method} ${c.req.path}: ${e instanceof Error ? e.message : String(e)}`);
     return c.body(openAiErrorBody(500, 'Internal proxy error.'), 500, { 'content-type': 'application/json' });
   });
-
   const honoListener = getRequestListener(app.fetch, { overrideGlobalObjects: false, autoCleanupIncoming: false });
-  // Fast path: exact two-stage routes skip the Web Request/Response adaptation entirely.
-  const listener = (req: IncomingMessage, res: ServerResponse): void => {
-    if (req.method === 'POST') {
-      const url = req.url;
-      if (url === '/v1/chat/completions') return void pipeline.twoStage(req, res, 'chat');
-      if (url === '/v1/completions') return void pipeline.twoStage(req, res, 'completions');
-    }
+  const other = (req: IncomingMessage, res: ServerResponse): void => {
     void honoListener(req, res).catch((e: unknown) => {
       log(`error: ${req.method} ${req.url}: ${e instanceof Error ? e.message : String(e)}`);
       if (!res.headersSent) jsonResponse(res, 500, openAiErrorBody(500, 'Internal proxy error.'));
       else res.destroy();
     });
   };
+  const listener = routeRequests(frame, topology.routes, other);
 
-  const server: Server = createServer(
-    { keepAliveTimeout: 65_000, requestTimeout: 0, headersTimeout: 60_000, noDelay: true },
+  const server = createLimitedServer(
+    { maxConnections: opts.maxConnections, headersMs: opts.timeouts.headersMs },
     listener,
+    () => metrics.reject('request_timeout'),
   );
-  server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    else socket.destroy();
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(opts.port, opts.host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
+  try {
+    await listen(server, opts.port, opts.host);
+  } catch (e) {
+    bodyDeadlines.close();
+    await Promise.all(all.map((x) => x.pool.destroy().catch(() => undefined)));
+    ownSink?.dispose();
+    throw e;
+  }
   const port = (server.address() as AddressInfo).port;
   const shownHost = opts.host === '0.0.0.0' || opts.host === '::' ? '127.0.0.1' : opts.host;
   const url = `http://${shownHost.includes(':') ? `[${shownHost}]` : shownHost}:${port}`;
@@ -201,11 +177,18 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       if (e === undefined) throw new TypeError(`setEngineHealthy: no engine named "${name}"`);
       setHealth(e, healthy);
     },
+    setEngineDown(name: string, reason: string): void {
+      const e = byName.get(name);
+      if (e === undefined) throw new TypeError(`setEngineDown: no engine named "${name}"`);
+      if (e.down === null) log(`warning: ${e.name} (${e.url}) is down for good: ${reason}`);
+      setDown(e, reason);
+    },
+    health,
     stats(): ProxyStats {
       return {
         inFlight: admission.inFlight,
         queued: admission.queued,
-        requestsTotal: pipeline.requestsTotal,
+        requestsTotal: frame.requestsTotal,
         reqPerSec: rate.perSecond(),
         rejected: metrics.rejectedCount,
         engines: engineStats(),
@@ -215,11 +198,14 @@ export async function startProxy(opts: ProxyOptions): Promise<ProxyHandle> {
       closing ??= (async () => {
         prober.stop();
         admission.close();
+        budget.close();
+        bodyDeadlines.close();
+        memory.close();
         const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-        for (const ac of pipeline.active) ac.abort();
+        for (const ac of frame.active) ac.abort();
         server.closeIdleConnections();
         // Give aborted requests a moment to finish their error answers, then drop whatever is left.
-        await new Promise((r) => setTimeout(r, 20));
+        await sleep(20);
         server.closeAllConnections();
         await closed;
         await Promise.all(all.map((e) => e.pool.destroy().catch(() => undefined)));

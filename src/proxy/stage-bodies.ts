@@ -47,9 +47,28 @@ export function parseClientBody(raw: Buffer, route: Route): ClientBody {
   return body;
 }
 
+/**
+ * Connectors that pair the two engines through the request id (P2pNcclConnector): the producer pushes the KV to
+ * the consumer the id names, and the consumer waits for it.
+ */
+export function usesP2pRequestIds(connector: string | null): boolean {
+  return connector !== null && /p2pnccl/i.test(connector);
+}
+
+/**
+ * The request id P2P NCCL engines parse the peer's address from, as vLLM's proxy example builds it
+ * (examples/online_serving/disaggregated_serving_p2p_nccl_xpyd/disagg_proxy_p2p_nccl_xpyd.py), sent in the
+ * X-Request-Id header of both stages (vLLM takes its request id from that header). p2p_nccl_connector.py finds
+ * the producer's `<ip>:<port>` after `___prefill_addr_` and the consumer's after `___decode_addr_`; each
+ * address is the engine's P2pNcclEngine zmq_address (`<ip>:<kv_port>`).
+ */
+export function p2pRequestId(prefillKvAddress: string, decodeKvAddress: string, uuidHex: string): string {
+  return `___prefill_addr_${prefillKvAddress}___decode_addr_${decodeKvAddress}_${uuidHex}`;
+}
+
 /** Connectors whose decode side needs the prefill side's kv_transfer_params (vLLM's P/D handshake). */
-export function usesKvTransferParams(connector: string): boolean {
-  return /nixl|mooncake/i.test(connector);
+export function usesKvTransferParams(connector: string | null): boolean {
+  return connector !== null && /nixl|mooncake/i.test(connector);
 }
 
 /** What a Nixl-style producer is asked for: remote decode, the decode side fills in the rest. */
@@ -65,7 +84,7 @@ export const PREFILL_KV_TRANSFER_REQUEST = Object.freeze({
 /** Client fields stage 1 replaces or leaves out. */
 const PREFILL_DROP = new Set(['max_tokens', 'max_completion_tokens', 'stream', 'stream_options', 'min_tokens', 'min_completion_tokens']);
 
-export function prefillBody(client: ClientBody, connector: string, kvParams = usesKvTransferParams(connector)): string {
+export function prefillBody(client: ClientBody, connector: string | null, kvParams = usesKvTransferParams(connector)): string {
   // Copy without the dropped fields rather than spread-then-delete: deleting keys turns the object into a
   // slow dictionary that JSON.stringify serialises at about half the speed.
   const b: ClientBody = {};
@@ -86,8 +105,8 @@ export function prefillBody(client: ClientBody, connector: string, kvParams = us
  * Stage 2 body. Without params to add, the client's own bytes go through untouched. With params, the client's
  * object is re-serialised with `kv_transfer_params` set to what stage 1 returned.
  */
-export function decodeBody(raw: Buffer, client: ClientBody, kvTransferParams: unknown): Buffer | string {
-  if (kvTransferParams === undefined) return raw;
+export function decodeBody(raw: Buffer, client: ClientBody | null, kvTransferParams: unknown): Buffer | string {
+  if (kvTransferParams === undefined || client === null) return raw;
   return JSON.stringify({ ...client, kv_transfer_params: kvTransferParams });
 }
 

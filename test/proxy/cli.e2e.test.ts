@@ -51,6 +51,26 @@ describe('pd proxy', () => {
     }
   });
 
+  test('--engine-url (repeated) runs a single-stage proxy balancing whole requests', async () => {
+    const tmp = await tempDir('pd-proxy-cli-');
+    const [e0, e1] = await Promise.all([startFakeEngine(), startFakeEngine()]);
+    const port = await freePort();
+    const run = runProxy(['--port', String(port), '--host', '127.0.0.1', '--engine-url', e0.url, '--engine-url', `${e1.url}/v1/completions`, '--balance', 'round-robin', '--access-log', 'off'], tmp.dir);
+    try {
+      await until(() => run.stderr().includes('listening on'), 15_000, 'pd proxy to listen');
+      assert.match(run.stderr(), /single-stage; engines /);
+      for (let i = 0; i < 2; i++) assert.equal((await post(`http://127.0.0.1:${port}/v1/completions`, { prompt: 'x', max_tokens: 3 })).status, 200);
+      assert.deepEqual([e0.calls().length, e1.calls().length], [1, 1]);
+      assert.equal(e0.calls()[0]!.json!.max_tokens, 3, 'no prefill rewrite');
+      run.child.kill('SIGTERM');
+      assert.equal(await run.exited, 0);
+    } finally {
+      run.child.kill('SIGKILL');
+      await Promise.all([e0.close(), e1.close()]);
+      await tmp.cleanup();
+    }
+  });
+
   test('-c config: engines and proxy settings come from the file', async () => {
     const tmp = await tempDir('pd-proxy-cli-');
     const [p0, c0] = await Promise.all([startFakeEngine(), startFakeEngine()]);
@@ -81,12 +101,20 @@ describe('pd proxy', () => {
         [['--prefill-url', 'localhost:8100'], /--prefill-url/],
         [['--max-concurrent', '0'], /--max-concurrent/],
         [['--access-log', 'xml'], /--access-log|xml/],
+        [['--engine-url', 'http://127.0.0.1:8100', '--decode-url', 'http://127.0.0.1:8200'], /--engine-url cannot be combined with --decode-url/],
+        [['--engine-url', 'http://127.0.0.1:8100', '--connector', 'NixlConnector'], /--engine-url cannot be combined with --connector/],
+        [['--engine-url', 'ftp://x'], /--engine-url/],
       ];
-      for (const [args, re] of cases) {
-        const r = await runPd(['proxy', ...args], { cwd: tmp.dir, timeoutMs: 20_000 });
-        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-        assert.match(r.stderr, re);
-        assert.doesNotMatch(r.stderr, /\n\s+at /);
+      // two at a time: each case is a node start-up, and there are two cores
+      for (let i = 0; i < cases.length; i += 2) {
+        const batch = cases.slice(i, i + 2);
+        const results = await Promise.all(batch.map(([args]) => runPd(['proxy', ...args], { cwd: tmp.dir, timeoutMs: 20_000 })));
+        batch.forEach(([args, re], k) => {
+          const r = results[k]!;
+          assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+          assert.match(r.stderr, re);
+          assert.doesNotMatch(r.stderr, /\n\s+at /);
+        });
       }
     } finally {
       await tmp.cleanup();

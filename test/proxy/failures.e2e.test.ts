@@ -1,7 +1,6 @@
 /** Client disconnects, broken streams, timeouts, retries, health probing and the Nixl parameter hand-off. */
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer } from 'node:net';
 import { rig, chat, post, sleep, until } from './harness.js';
 import { completionJson, sseChunk } from './fake-engine.js';
 import { freePort } from '../helpers/ports.js';
@@ -74,6 +73,7 @@ describe('upstream failures', () => {
     const r = await rig({
       consumer: {
         handler: async (rec, _req, res) => {
+          if (rec.url === '/health') return void res.writeHead(200).end();
           res.writeHead(200, { 'content-type': 'text/event-stream' });
           res.write(sseChunk(rec.json, 0));
           res.write('data: {"partial"'); // half an event, then the engine dies
@@ -157,16 +157,13 @@ describe('upstream failures', () => {
     }
   });
 
-  test('a connection error before any byte is retried once on another engine', async () => {
-    // producer-0 accepts connections and drops them at once; producer-1 works
-    const port = await freePort();
-    const dropper = createServer((s) => s.destroy());
-    await new Promise<void>((res) => dropper.listen(port, '127.0.0.1', res));
-    const r = await rig({ producer: [{}, {}], balance: 'round-robin', healthIntervalMs: 60_000 });
-    await r.close();
+  test('a refused connection (nothing sent) is retried once on another engine', async () => {
+    // producer-0 passes its first /health probe and then stops listening; producer-1 works
     const { startProxy } = await import('../../src/proxy/server.js');
     const { defaultConfig } = await import('../../src/config/schema.js');
     const { startFakeEngine } = await import('./fake-engine.js');
+    const gone = await startFakeEngine();
+    const refused = gone.url;
     const good = await startFakeEngine();
     const cons = await startFakeEngine();
     const p = await startProxy({
@@ -177,7 +174,7 @@ describe('upstream failures', () => {
       balance: 'round-robin',
       healthIntervalMs: 60_000,
       producers: [
-        { name: 'producer-0', url: `http://127.0.0.1:${port}` },
+        { name: 'producer-0', url: refused },
         { name: 'producer-1', url: good.url },
       ],
       consumers: [{ name: 'consumer-0', url: cons.url }],
@@ -185,18 +182,57 @@ describe('upstream failures', () => {
       log: () => undefined,
     });
     try {
+      await until(() => gone.requests.some((q) => q.url === '/health'), 5000, 'the first probe');
+      await until(() => p.stats().engines.every((e) => e.healthy), 5000, 'every engine in rotation');
+      await gone.close();
       for (let i = 0; i < 4; i++) {
         const res = await post(p.url + '/v1/completions', { prompt: `a${i}` });
         assert.equal(res.status, 200, res.text);
       }
       assert.equal(good.calls().filter((c) => c.url === '/v1/completions').length, 4);
       const m = await (await fetch(p.url + '/metrics')).text();
-      assert.match(m, /pd_proxy_retries_total\{stage="prefill"\} [1-9]/);
+      assert.match(m, /pd_proxy_retries_total\{stage="prefill"\} 1/);
     } finally {
       await p.close();
       await good.close();
       await cons.close();
-      await new Promise<void>((res) => dropper.close(() => res()));
+    }
+  });
+
+  test('a connection that breaks after the request went out is not retried: 502, and no other engine runs it', async () => {
+    // consumer-0 reads the whole request and then drops the connection (the engine may be generating);
+    // consumer-1 works. Retrying would run the generation twice.
+    const r = await rig({
+      consumer: [
+        {
+          handler: (rec, req, res) => {
+            if (rec.url === '/health') return void res.writeHead(200).end();
+            req.socket.destroy();
+          },
+        },
+        {},
+      ],
+      balance: 'round-robin',
+      healthIntervalMs: 60_000,
+    });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const res = await post(r.proxy.url + '/v1/completions', { prompt: `p${i}` });
+        statuses.push(res.status);
+        if (res.status !== 200) {
+          assert.equal(res.status, 502, res.text);
+          assert.match(res.json.error.message, /consumer-0/);
+        }
+      }
+      assert.deepEqual([...statuses].sort(), [200, 200, 502, 502]);
+      // every prompt reached exactly one consumer
+      const seen = [...r.consumers[0]!.calls(), ...r.consumers[1]!.calls()].map((c) => c.json?.prompt).sort();
+      assert.deepEqual(seen, ['p0', 'p1', 'p2', 'p3']);
+      const m = await (await fetch(r.proxy.url + '/metrics')).text();
+      assert.doesNotMatch(m, /pd_proxy_retries_total\{/);
+    } finally {
+      await r.close();
     }
   });
 });

@@ -1,50 +1,59 @@
 /** Start a proxy in-process against given upstreams, with a captured log; stop everything afterwards. */
-import { startProxy, type ProxyHandle, type ProxyOptions } from '../../src/proxy/server.js';
-import { defaultConfig } from '../../src/config/schema.js';
+import { startProxy, type ProxyHandle, type ProxyMode } from '../../src/proxy/server.js';
+import { defaultConfig, type ProxyConfig } from '../../src/config/schema.js';
 import { startFakeEngine, type FakeEngine, type FakeEngineOptions } from './fake-engine.js';
 
 export interface Rig {
   proxy: ProxyHandle;
   producers: FakeEngine[];
   consumers: FakeEngine[];
+  /** The engines of a single-stage rig. */
+  engines: FakeEngine[];
   lines: string[];
   close(): Promise<void>;
 }
 
-export type RigOptions = Partial<Omit<ProxyOptions, 'timeouts'>> & {
-  timeouts?: Partial<ProxyOptions['timeouts']>;
+export type RigOptions = Partial<Omit<ProxyConfig, 'timeouts'>> & {
+  timeouts?: Partial<ProxyConfig['timeouts']>;
+  mode?: ProxyMode;
+  connector?: string | null;
+  engineApiKey?: string;
   producer?: FakeEngineOptions | FakeEngineOptions[];
   consumer?: FakeEngineOptions | FakeEngineOptions[];
+  /** Single-stage: the engines (default one). */
+  engine?: FakeEngineOptions | FakeEngineOptions[];
 };
 
 export async function rig(o: RigOptions = {}): Promise<Rig> {
   const list = (x: FakeEngineOptions | FakeEngineOptions[] | undefined): FakeEngineOptions[] =>
     x === undefined ? [{}] : Array.isArray(x) ? x : [x];
-  const producers = await Promise.all(list(o.producer).map((x) => startFakeEngine(x)));
-  const consumers = await Promise.all(list(o.consumer).map((x) => startFakeEngine(x)));
+  const single = o.mode === 'single-stage';
+  const producers = single ? [] : await Promise.all(list(o.producer).map((x) => startFakeEngine(x)));
+  const consumers = single ? [] : await Promise.all(list(o.consumer).map((x) => startFakeEngine(x)));
+  const engines = single ? await Promise.all(list(o.engine).map((x) => startFakeEngine(x))) : [];
   const lines: string[] = [];
   const base = defaultConfig().proxy;
-  const { producer: _p, consumer: _c, timeouts, ...rest } = o;
-  const proxy = await startProxy({
-    ...base,
-    host: '127.0.0.1',
-    port: 0,
-    rateLimit: 0,
-    connector: 'SharedStorageConnector',
-    producers: producers.map((e, i) => ({ name: `producer-${i}`, url: e.url })),
-    consumers: consumers.map((e, i) => ({ name: `consumer-${i}`, url: e.url })),
-    log: (l) => lines.push(l),
-    ...rest,
-    timeouts: { ...base.timeouts, ...timeouts },
-  });
+  const { producer: _p, consumer: _c, engine: _e, timeouts, mode: _m, connector, ...rest } = o;
+  const common = { ...base, host: '127.0.0.1', port: 0, rateLimit: 0, log: (l: string) => lines.push(l), ...rest, timeouts: { ...base.timeouts, ...timeouts } };
+  const proxy = await startProxy(
+    single
+      ? { ...common, mode: 'single-stage', engines: engines.map((e, i) => ({ name: `engine-${i}`, url: e.url })), connector: null }
+      : {
+          ...common,
+          connector: connector === undefined ? 'SharedStorageConnector' : connector,
+          producers: producers.map((e, i) => ({ name: `producer-${i}`, url: e.url })),
+          consumers: consumers.map((e, i) => ({ name: `consumer-${i}`, url: e.url })),
+        },
+  );
   return {
     proxy,
     producers,
     consumers,
+    engines,
     lines,
     async close() {
       await proxy.close();
-      await Promise.all([...producers, ...consumers].map((e) => e.close()));
+      await Promise.all([...producers, ...consumers, ...engines].map((e) => e.close()));
     },
   };
 }

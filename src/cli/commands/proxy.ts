@@ -3,37 +3,66 @@ import { action } from '../run-command.js';
 import { loadForCommand, numberArg } from '../context.js';
 import { info } from '../output.js';
 import { RuntimeError, UsageError } from '../../util/errors.js';
+import { defaultConfig, engineSchema, proxySchema, type PdConfig, type ProxyConfig } from '../../config/schema.js';
 import { startProxy, type ProxyOptions } from '../../proxy/server.js';
 import { proxyOptionsFromConfig } from '../../proxy/options.js';
-import { parseEngineUrl } from '../../proxy/engine.js';
+import { parseEngineUrl, type EngineRole, type Upstream } from '../../proxy/engine.js';
+import { usesP2pRequestIds } from '../../proxy/stage-bodies.js';
 
-interface ProxyFlags {
-  port?: number;
-  host?: string;
+/** The flags, typed from the config they override (one source of truth for each enum and number). */
+type ProxyFlags = Partial<
+  Pick<
+    ProxyConfig,
+    'port' | 'host' | 'rateLimit' | 'burst' | 'onRateLimit' | 'maxConcurrent' | 'queueSize' | 'maxConnections' | 'apiKey' | 'accessLog' | 'balance'
+  >
+> & {
   prefillUrl?: string[];
   decodeUrl?: string[];
-  rateLimit?: number;
-  burst?: number;
-  onRateLimit?: 'wait' | 'reject';
-  maxConcurrent?: number;
-  queueSize?: number;
+  /** Single-stage (TP, PP, DP): whole requests on one of these engines. */
+  engineUrl?: string[];
+  /** Seconds; sets proxy.timeouts.prefillMs, decodeHeadersMs and decodeIdleMs at once. */
   timeout?: number;
-  apiKey?: string;
-  engineApiKey?: string;
+  engineApiKey?: PdConfig['engine']['apiKey'];
   connector?: string;
-  accessLog?: 'text' | 'json' | 'off';
-  balance?: 'round-robin' | 'least-in-flight';
+};
+
+type ProxyKey = keyof typeof proxySchema.shape;
+const DEFAULTS = defaultConfig();
+
+const shown = (v: unknown): string => (typeof v === 'string' ? v : JSON.stringify(v));
+
+/** A flag's help: the config field's own description, its path and its default, all read from the schema. */
+function help(key: ProxyKey): string {
+  const desc = (proxySchema.shape[key].description ?? key).replace(/\.$/, '');
+  const def = DEFAULTS.proxy[key];
+  return `${desc} (proxy.${key}${def === undefined ? '' : `, default ${shown(def)}`})`;
 }
+
+/** The values an enum field of the proxy config accepts. */
+function choices(key: 'onRateLimit' | 'accessLog' | 'balance'): string[] {
+  return [...proxySchema.shape[key].unwrap().options];
+}
+
+const timeoutHelp = (): string => {
+  const t = DEFAULTS.proxy.timeouts;
+  const s = (ms: number): string => `${ms / 1000} s`;
+  return (
+    'engine timeout: whole prefill, decode headers and decode silence ' +
+    `(proxy.timeouts.prefillMs/decodeHeadersMs/decodeIdleMs, default ${s(t.prefillMs)}/${s(t.decodeHeadersMs)}/${s(t.decodeIdleMs)})`
+  );
+};
 
 const collect = (v: string, prev: string[] | undefined): string[] => [...(prev ?? []), v];
 
-function urlsToUpstreams(flag: string, role: 'producer' | 'consumer', urls: string[]) {
+const EXAMPLE_PORT = { producer: 8100, consumer: 8200, engine: 8100 } as const;
+
+function urlsToUpstreams(flag: string, role: EngineRole, urls: string[]): Upstream[] {
   return urls.map((raw, i) => {
     try {
       return { name: `${role}-${i}`, url: parseEngineUrl(raw).url };
     } catch (e) {
       throw new UsageError(`${flag} ${JSON.stringify(raw)}: ${(e as Error).message}`, {
-        hint: `Pass a base URL or a full endpoint URL, e.g. ${flag} http://localhost:${role === 'producer' ? 8100 : 8200}/v1/completions`,
+        hint: `Pass a base URL or a full endpoint URL, e.g. ${flag} http://localhost:${EXAMPLE_PORT[role]}/v1/completions`,
       });
     }
   });
@@ -41,6 +70,15 @@ function urlsToUpstreams(flag: string, role: 'producer' | 'consumer', urls: stri
 
 /** Resolve the flags (over the config) into ProxyOptions. Exported for tests. */
 export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Promise<ProxyOptions> {
+  const single = flags.engineUrl !== undefined;
+  if (single && (flags.prefillUrl !== undefined || flags.decodeUrl !== undefined || flags.connector !== undefined)) {
+    const other = flags.prefillUrl ? '--prefill-url' : flags.decodeUrl ? '--decode-url' : '--connector';
+    throw new UsageError(`--engine-url cannot be combined with ${other}`, {
+      hint:
+        '--engine-url runs a single-stage proxy (TP, PP, DP: each request served whole by one engine); ' +
+        '--prefill-url, --decode-url and --connector belong to a two-stage (PD) proxy. Pick one.',
+    });
+  }
   const t = flags.timeout === undefined ? undefined : Math.round(flags.timeout * 1000);
   const { config } = await loadForCommand(cmd, {
     // port 0 (ephemeral) is fine for the proxy alone but not a valid config value: applied below.
@@ -51,6 +89,7 @@ export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Pr
     'proxy.onRateLimit': flags.onRateLimit,
     'proxy.maxConcurrent': flags.maxConcurrent,
     'proxy.queueSize': flags.queueSize,
+    'proxy.maxConnections': flags.maxConnections,
     'proxy.apiKey': flags.apiKey,
     'proxy.accessLog': flags.accessLog,
     'proxy.balance': flags.balance,
@@ -64,40 +103,51 @@ export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Pr
   const connector = configured === 'auto' ? 'SharedStorageConnector' : configured;
   const opts = proxyOptionsFromConfig(config, connector);
   if (flags.port === 0) opts.port = 0;
+  if (single) {
+    const { producers: _p, consumers: _c, ...common } = opts;
+    return { ...common, mode: 'single-stage', engines: urlsToUpstreams('--engine-url', 'engine', flags.engineUrl!), connector: null };
+  }
   if (flags.prefillUrl) opts.producers = urlsToUpstreams('--prefill-url', 'producer', flags.prefillUrl);
   if (flags.decodeUrl) opts.consumers = urlsToUpstreams('--decode-url', 'consumer', flags.decodeUrl);
+  if (usesP2pRequestIds(connector) && [...opts.producers, ...opts.consumers].some((u) => u.kvAddress === undefined))
+    throw new UsageError(`pd proxy needs every engine's kv address to run a ${connector} stack`, {
+      hint: "P2P NCCL request ids name each engine's <ip>:<kv_port>, which pd up takes from the stack plan: start the stack with pd up.",
+    });
   return opts;
+}
+
+/** One line naming what the proxy serves. */
+function describeUpstreams(opts: ProxyOptions): string {
+  const urls = (us: Upstream[]): string => us.map((u) => u.url).join(', ');
+  return opts.mode === 'single-stage'
+    ? `single-stage; engines ${urls(opts.engines)}`
+    : `connector ${opts.connector}; producers ${urls(opts.producers)}; consumers ${urls(opts.consumers)}`;
 }
 
 export function register(program: Command): void {
   program
     .command('proxy')
-    .description('run the PD proxy alone (prefill on a producer, then decode on a consumer), until Ctrl-C')
-    .option('--port <port>', 'client-facing port (proxy.port, default 8000)', numberArg('--port', { integer: true, min: 0, max: 65535 }))
-    .option('--host <addr>', 'address to bind (proxy.host, default 0.0.0.0)')
+    .description(
+      'run the proxy alone until Ctrl-C: two-stage for PD (prefill on a producer, then decode on a consumer), or ' +
+        'single-stage with --engine-url (TP, PP, DP)',
+    )
+    .option('--port <port>', help('port'), numberArg('--port', { integer: true, min: 0, max: 65535 }))
+    .option('--host <addr>', help('host'))
     .option('--prefill-url <url>', 'producer URL, base or full /v1/completions URL; repeat for several', collect)
     .option('--decode-url <url>', 'consumer URL, base or full /v1/completions URL; repeat for several', collect)
-    .option('--rate-limit <rps>', 'client requests per second, 0 = off (proxy.rateLimit, default 40)', numberArg('--rate-limit', { min: 0 }))
-    .option('--burst <n>', 'token bucket size (proxy.burst, default = rate)', numberArg('--burst', { integer: true, min: 1 }))
-    .addOption(
-      new Option('--on-rate-limit <mode>', 'when over the rate: wait for a token or answer 429 (default wait)').choices([
-        'wait',
-        'reject',
-      ]),
-    )
-    .option('--max-concurrent <n>', 'requests inside the two stages at once (default 100)', numberArg('--max-concurrent', { integer: true, min: 1 }))
-    .option('--queue-size <n>', 'requests waiting for a slot, beyond it 503 (default 500)', numberArg('--queue-size', { integer: true, min: 0 }))
-    .option('--timeout <seconds>', 'engine timeout: whole prefill, decode headers and decode silence', numberArg('--timeout', { min: 0.001 }))
-    .option('--api-key <key>', 'require "Authorization: Bearer <key>" from clients (proxy.apiKey)')
-    .option('--engine-api-key <key>', 'API key sent to the engines instead of the client\'s (engine.apiKey)')
+    .option('--engine-url <url>', 'single-stage: engine URL serving whole requests (TP, PP, DP); repeat for several', collect)
+    .option('--rate-limit <rps>', help('rateLimit'), numberArg('--rate-limit', { min: 0 }))
+    .option('--burst <n>', help('burst'), numberArg('--burst', { integer: true, min: 1 }))
+    .addOption(new Option('--on-rate-limit <mode>', help('onRateLimit')).choices(choices('onRateLimit')))
+    .option('--max-concurrent <n>', help('maxConcurrent'), numberArg('--max-concurrent', { integer: true, min: 1 }))
+    .option('--queue-size <n>', help('queueSize'), numberArg('--queue-size', { integer: true, min: 0 }))
+    .option('--max-connections <n>', help('maxConnections'), numberArg('--max-connections', { integer: true, min: 1 }))
+    .option('--timeout <seconds>', timeoutHelp(), numberArg('--timeout', { min: 0.001 }))
+    .option('--api-key <key>', help('apiKey'))
+    .option('--engine-api-key <key>', `${(engineSchema.shape.apiKey.description ?? '').replace(/\.$/, '')} (engine.apiKey)`)
     .option('--connector <name>', 'KV connector of the engines; NixlConnector turns on the kv_transfer_params hand-off')
-    .addOption(new Option('--access-log <format>', 'one line per request (default text)').choices(['text', 'json', 'off']))
-    .addOption(
-      new Option('--balance <strategy>', 'engine choice per stage (default least-in-flight)').choices([
-        'round-robin',
-        'least-in-flight',
-      ]),
-    )
+    .addOption(new Option('--access-log <format>', help('accessLog')).choices(choices('accessLog')))
+    .addOption(new Option('--balance <strategy>', help('balance')).choices(choices('balance')))
     .action(
       action(async (flags: ProxyFlags, cmd: Command) => {
         const opts = await proxyOptionsFromFlags(cmd, flags);
@@ -113,11 +163,7 @@ export function register(program: Command): void {
           }
           throw e;
         }
-        info(
-          `pd proxy listening on ${handle.url} (connector ${opts.connector}; producers ${opts.producers
-            .map((u) => u.url)
-            .join(', ')}; consumers ${opts.consumers.map((u) => u.url).join(', ')})`,
-        );
+        info(`pd proxy listening on ${handle.url} (${describeUpstreams(opts)})`);
         await new Promise<void>((resolve) => {
           const stop = (): void => {
             process.off('SIGINT', stop);

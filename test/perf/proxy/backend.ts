@@ -7,7 +7,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-const args = JSON.parse(process.argv[2] ?? '{}') as { stepMs?: number; tokens?: number; startAfter?: number };
+const args = JSON.parse(process.argv[2] ?? '{}') as { stepMs?: number; tokens?: number; startAfter?: number; drainOnly?: boolean };
 const stepMs = args.stepMs ?? 0;
 // Streams opened while others are still being opened wait (headers sent, no tokens) until `startAfter` of them
 // wait or none has arrived for 2 s; then they all stream together. Without this, a client that needs
@@ -63,6 +63,12 @@ if (stepMs > 0) {
 function handler(req: IncomingMessage, res: ServerResponse): void {
   if (req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+    return;
+  }
+  if (args.drainOnly) {
+    // Read and drop the body, answer a non-streaming completion: huge bodies cost this process nothing.
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(full) }).end(full));
     return;
   }
   const parts: Buffer[] = [];
