@@ -1,8 +1,9 @@
-/** Build the proxy's options from a pd config (used by `pd up` and by `pd proxy -c`). */
+/** Build the proxy's options from a pd config (used by `pd proxy -c`; `pd up` builds them from the stack plan). */
 import type { EngineInstance, PdConfig } from '../config/schema.js';
 import type { ProxyConfig } from '../config/schema.js';
-import type { TwoStageOptions } from './topology.js';
-import type { Upstream } from './engine.js';
+import { listEngines } from '../config/engines.js';
+import type { SingleStageOptions, TwoStageOptions } from './topology.js';
+import type { EngineRole, Upstream } from './engine.js';
 import { httpUrl } from '../util/net.js';
 
 export { connectHost } from '../util/net.js';
@@ -11,21 +12,32 @@ export function engineBaseUrl(e: Pick<EngineInstance, 'host' | 'port'>): string 
   return httpUrl(e.host, e.port);
 }
 
-export function upstreamsFromConfig(config: PdConfig): { producers: Upstream[]; consumers: Upstream[] } {
-  return {
-    producers: config.producers.map((e, i) => ({ name: `producer-${i}`, url: engineBaseUrl(e) })),
-    consumers: config.consumers.map((e, i) => ({ name: `consumer-${i}`, url: engineBaseUrl(e) })),
-  };
+function upstreams(config: PdConfig, role: EngineRole): Upstream[] {
+  return listEngines(config)
+    .filter((r) => r.role === role)
+    .map((r) => ({ name: r.name, url: engineBaseUrl(r.instance) }));
 }
 
-/** Two-stage options for a PD config (producers and consumers, the resolved connector). */
-export function proxyOptionsFromConfig(config: PdConfig, connector: string): ProxyConfig & TwoStageOptions {
-  return {
-    mode: 'two-stage',
+/**
+ * The proxy for a config's topology: two-stage over its producers and consumers with the resolved connector (PD),
+ * single-stage over its engines (aggregated: TP, PP, DP).
+ */
+export function proxyOptionsFromConfig(
+  config: PdConfig,
+  connector: string,
+): ProxyConfig & (TwoStageOptions | SingleStageOptions) {
+  const common = {
     ...config.proxy,
     timeouts: { ...config.proxy.timeouts },
-    ...upstreamsFromConfig(config),
-    connector,
     ...(config.engine.apiKey !== undefined ? { engineApiKey: config.engine.apiKey } : {}),
+  };
+  if (config.topology === 'aggregated')
+    return { ...common, mode: 'single-stage', engines: upstreams(config, 'engine'), connector: null };
+  return {
+    ...common,
+    mode: 'two-stage',
+    producers: upstreams(config, 'producer'),
+    consumers: upstreams(config, 'consumer'),
+    connector,
   };
 }

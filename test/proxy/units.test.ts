@@ -267,6 +267,7 @@ describe('engine URLs and options', () => {
       proxy: { port: 9000, rateLimit: 5 },
     });
     const o = proxyOptionsFromConfig(config, 'NixlConnector');
+    assert.ok(o.mode === 'two-stage');
     assert.deepEqual(o.producers, [
       { name: 'producer-0', url: 'http://127.0.0.1:8100' },
       { name: 'producer-1', url: 'http://10.0.0.5:8101' },
@@ -278,6 +279,18 @@ describe('engine URLs and options', () => {
     assert.equal(o.connector, 'NixlConnector');
     assert.equal(proxyOptionsFromConfig(defaultConfig(), 'X').engineApiKey, undefined);
     assert.equal(engineBaseUrl({ host: '::', port: 1 }), 'http://[::1]:1');
+  });
+
+  test('proxyOptionsFromConfig: an aggregated config gives a single-stage proxy over its engines', () => {
+    const config = configSchema.parse({
+      topology: 'aggregated',
+      engines: [{ gpus: [0], port: 8100 }, { gpus: [1], port: 8101 }],
+    });
+    const o = proxyOptionsFromConfig(config, 'SharedStorageConnector');
+    assert.ok(o.mode === 'single-stage');
+    assert.equal(o.connector, null);
+    assert.deepEqual(o.engines.map((u) => u.name), ['engine-0', 'engine-1']);
+    assert.deepEqual(o.engines.map((u) => u.url), ['http://127.0.0.1:8100', 'http://127.0.0.1:8101']);
   });
 });
 

@@ -103,6 +103,14 @@ for (const c of CASES) {
       const st = JSON.parse(status.stdout);
       assert.deepEqual(st.engines.map((e: any) => e.name), c.engines);
       assert.ok(st.engines.every((e: any) => e.healthy), status.stdout);
+      if (cfg.topology !== 'aggregated') {
+        // The KV hand-off happened: the consumer counts the tokens it took from the connector in vLLM's
+        // vllm:external_prefix_cache_hits_total (every connector; only ExampleConnector also logs the load).
+        const consumer = st.engines.find((e: any) => e.name === 'consumer-0');
+        const metrics = await (await fetch(`http://127.0.0.1:${consumer.port}/metrics`)).text();
+        const hits = /^vllm:external_prefix_cache_hits_total\{[^}]*\} (\S+)$/m.exec(metrics);
+        assert.ok(hits && Number(hits[1]) > 0, `${c.template}: the consumer loaded no KV from the producer:\n${metrics.slice(0, 2000)}`);
+      }
       const pids = st.engines.map((e: any) => e.pid);
       const down = await runPd(['-c', file, 'down'], { env });
       assert.equal(down.code, 0, down.stderr);

@@ -68,6 +68,11 @@ function urlsToUpstreams(flag: string, role: EngineRole, urls: string[]): Upstre
   });
 }
 
+function dropGroups<T extends { producers: Upstream[]; consumers: Upstream[] }>(o: T): Omit<T, 'producers' | 'consumers'> {
+  const { producers: _p, consumers: _c, ...rest } = o;
+  return rest;
+}
+
 /** Resolve the flags (over the config) into ProxyOptions. Exported for tests. */
 export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Promise<ProxyOptions> {
   const single = flags.engineUrl !== undefined;
@@ -104,8 +109,15 @@ export async function proxyOptionsFromFlags(cmd: Command, flags: ProxyFlags): Pr
   const opts = proxyOptionsFromConfig(config, connector);
   if (flags.port === 0) opts.port = 0;
   if (single) {
-    const { producers: _p, consumers: _c, ...common } = opts;
+    const { connector: _c, ...common } = opts.mode === 'single-stage' ? opts : dropGroups(opts);
     return { ...common, mode: 'single-stage', engines: urlsToUpstreams('--engine-url', 'engine', flags.engineUrl!), connector: null };
+  }
+  if (opts.mode === 'single-stage') {
+    if (flags.prefillUrl !== undefined || flags.decodeUrl !== undefined || flags.connector !== undefined)
+      throw new UsageError('--prefill-url, --decode-url and --connector need a PD config, and this one is aggregated', {
+        hint: 'The config\'s topology is "aggregated" (TP, PP, DP): drop those flags, or pass --engine-url to pick the engines.',
+      });
+    return opts;
   }
   if (flags.prefillUrl) opts.producers = urlsToUpstreams('--prefill-url', 'producer', flags.prefillUrl);
   if (flags.decodeUrl) opts.consumers = urlsToUpstreams('--decode-url', 'consumer', flags.decodeUrl);

@@ -119,6 +119,7 @@ export class Supervisor {
         this.updatePhase();
       },
       downForGood: (e, reason) => {
+        this.proxy?.setEngineDown(e.name, reason);
         this.events.emit('down-for-good', e.name, reason);
         this.updatePhase();
       },
