@@ -154,7 +154,7 @@ describe('content type against the simulator', () => {
   let p: SimHandle, c: SimHandle, proxy: ProxyHandle;
   before(async () => {
     dir = await tempDir('pd-proxy-ct-');
-    const kv = (role: string) => ({ kv_connector: 'SharedStorageConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: dir.dir } });
+    const kv = (role: string) => ({ kv_connector: 'ExampleConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: dir.dir } });
     [p, c] = await Promise.all([startSim({ kvConfig: kv('kv_producer') }), startSim({ kvConfig: kv('kv_consumer') })]);
     proxy = await startProxy({
       ...defaultConfig().proxy,
@@ -162,7 +162,7 @@ describe('content type against the simulator', () => {
       port: 0,
       producers: [{ name: 'producer-0', url: p.url }],
       consumers: [{ name: 'consumer-0', url: c.url }],
-      connector: 'SharedStorageConnector',
+      connector: 'ExampleConnector',
       log: () => undefined,
     });
   });
