@@ -6,9 +6,9 @@
  */
 import { chmod, mkdir, readFile, rename, rm, writeFile, open } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RuntimeError } from '../util/errors.js';
-import { ownership, stackIdOf, type ProcessIdentity } from './identity.js';
+import { isZombie, ownership, stackIdOf, type ProcessIdentity } from './identity.js';
 
 const identitySchema = z.object({ pid: z.number().int(), startTime: z.string().nullable().catch(null) });
 
@@ -112,7 +112,9 @@ export function isAlive(pid: number | null | undefined): boolean {
   if (!pid || pid <= 0) return false;
   try {
     process.kill(pid, 0);
-    return true;
+    // An exited process its parent has not reaped yet (a supervisor killed in a container without an init) still
+    // answers signal 0; it runs nothing and holds no lock.
+    return !isZombie(pid);
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
