@@ -122,7 +122,7 @@ function sweep() {
     });
   }
   rmSync(tmpRoot, { recursive: true, force: true });
-  rmSync(outDir, { recursive: true, force: true });
+  if (process.env.PD_TEST_KEEP_BUNDLES !== '1') rmSync(outDir, { recursive: true, force: true });
 }
 
 child.on('exit', (code, signal) => {
