@@ -7,7 +7,7 @@
  * Defaults that have a config field are not repeated here: undefined means "take bench.* from the config"
  * (see run-plan.ts), and the help text names that field and its default from the config schema.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError } from '../util/errors.js';
 import { defaultConfig } from '../config/schema.js';
 

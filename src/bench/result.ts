@@ -16,7 +16,7 @@
  */
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { RuntimeError } from '../util/errors.js';
 
 /** The latency metrics that carry mean/median/std/pXX fields. */

@@ -1,5 +1,5 @@
 /** JSON Schema for editors, generated from the zod schema (input side: fields with defaults are optional). */
-import { z } from 'zod';
+import * as z from 'zod';
 import { configSchema } from './schema.js';
 
 export function configJsonSchema(): Record<string, unknown> {

@@ -3,7 +3,7 @@
  * The JSON Schema (`pd config schema`), the README's config reference and every module's option
  * types derive from it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const port = z.number().int().min(1).max(65535);
 const envMap = z.record(z.string(), z.string());

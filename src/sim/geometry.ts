@@ -6,7 +6,7 @@
  * max_position_embeddings (vllm/config/model.py _get_and_verify_max_len). The model is matched by the basename of
  * its name or path; `--sim-model-geometry` picks a preset or gives the numbers for any other model.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const geometrySchema = z.object({
   name: z.string(),

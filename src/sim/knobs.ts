@@ -3,7 +3,7 @@
  * environment names (`--sim-<kebab>` / `PD_SIM_<SNAKE>`), the `--help` lines and the docs/simulator.md table all
  * come from it. Knobs are set by `--sim-*` flags or `PD_SIM_*` environment variables; a flag wins over the env.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { SIM_VLLM_VERSION } from './versions.js';
 
 /** Metadata on a knob: `timing` knobs are zeroed by --sim-zero-latency unless set explicitly. */

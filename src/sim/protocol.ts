@@ -2,7 +2,7 @@
  * OpenAI request validation and response/chunk shapes as vLLM's entrypoints/openai/protocol.py defines them
  * (field order included: JSON clients diffing against vLLM see the same documents).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { pyRepr } from './kv/nixl.js';
 
 const stop = z.union([z.string(), z.array(z.string())]).nullish();

@@ -1,5 +1,5 @@
 /** Engine readiness: GET /health answers 200 and GET /v1/models lists the model. */
-import { request } from 'undici';
+import { httpGet } from '../util/net.js';
 import { sleep } from '../util/timers.js';
 
 export interface ProbeResult {
@@ -8,15 +8,8 @@ export interface ProbeResult {
   detail: string;
 }
 
-async function get(url: string, timeoutMs: number, apiKey?: string): Promise<{ status: number; body: string }> {
-  const res = await request(url, {
-    method: 'GET',
-    headersTimeout: timeoutMs,
-    bodyTimeout: timeoutMs,
-    headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {},
-  });
-  const body = await res.body.text();
-  return { status: res.statusCode, body };
+function get(url: string, timeoutMs: number, apiKey?: string): Promise<{ status: number; body: string }> {
+  return httpGet(url, { timeoutMs, headers: apiKey ? { authorization: `Bearer ${apiKey}` } : {} });
 }
 
 export async function probeEngine(baseUrl: string, model: string | null, opts: { timeoutMs?: number; apiKey?: string } = {}): Promise<ProbeResult> {

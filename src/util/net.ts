@@ -12,3 +12,33 @@ export function httpUrl(host: string, port: number): string {
   const h = connectHost(host);
   return `http://${h.includes(':') && !h.startsWith('[') ? `[${h}]` : h}:${port}`;
 }
+
+/**
+ * One small GET with a deadline over headers and body: node:http, no connection kept. For the CLI's probes, where
+ * loading a full HTTP client would cost more than the request.
+ */
+export function httpGet(url: string, opts: { timeoutMs: number; headers?: Record<string, string> }): Promise<{ status: number; body: string }> {
+  return import('node:http').then(
+    ({ get }) =>
+      new Promise((resolve, reject) => {
+        const req = get(url, { headers: opts.headers ?? {}, agent: false, timeout: opts.timeoutMs }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => {
+            clearTimeout(deadline);
+            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+          });
+          res.on('error', (e) => {
+            clearTimeout(deadline);
+            reject(e);
+          });
+        });
+        const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })), opts.timeoutMs);
+        req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
+        req.on('error', (e) => {
+          clearTimeout(deadline);
+          reject(e);
+        });
+      }),
+  );
+}

@@ -2,7 +2,7 @@
  * The options of `pd render k8s`: one zod schema (types by z.infer), each field named by its flag in errors.
  */
 import { basename, extname } from 'node:path';
-import { z } from 'zod';
+import * as z from 'zod';
 import { UsageError } from '../../util/errors.js';
 import { DEFAULT_HF_TOKEN_SECRET, DEFAULT_VLLM_IMAGE } from './llm-d.js';
 
