@@ -247,8 +247,9 @@ export function longRowsOf(r: RunResult): LongRow[] {
   scalar('failed', 'requests');
   scalar('good_request_fraction', 'fraction', 'pd_good_request_fraction');
   if (r.pd_kv_cache) {
-    rows.push({ metric: 'kv_cache_hits', stat: 'value', value: r.pd_kv_cache.hits, unit: 'count' });
-    if (r.pd_kv_cache.misses !== null) rows.push({ metric: 'kv_cache_misses', stat: 'value', value: r.pd_kv_cache.misses, unit: 'count' });
+    const unit = r.pd_kv_cache.unit ?? 'count';
+    rows.push({ metric: 'kv_cache_hits', stat: 'value', value: r.pd_kv_cache.hits, unit });
+    if (r.pd_kv_cache.misses !== null) rows.push({ metric: 'kv_cache_misses', stat: 'value', value: r.pd_kv_cache.misses, unit });
   }
   return rows;
 }

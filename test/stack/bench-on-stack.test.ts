@@ -23,7 +23,9 @@ test('pd bench run against a running pd up --simulate clears the stack\'s own KV
     assert.ok(!entries.includes('stale-entry'), 'the cache was cleared before the run');
     assert.ok(entries.length >= 1 && entries.length <= 6, `one folder per distinct prompt, got ${entries.length}`);
     assert.ok(result.pd_kv_cache && result.pd_kv_cache.hits >= 1, JSON.stringify(result.pd_kv_cache));
-    assert.equal(result.pd_kv_cache.unit, 'requests');
+    // Counted by vLLM's own counters on the stack's consumer engines, in tokens (every connector feeds them).
+    assert.equal(result.pd_kv_cache.unit, 'tokens');
+    assert.match(result.pd_kv_cache.source, /^metrics:consumers of /);
     assert.ok(result.pd_stage_split, 'the proxy Server-Timing split is reported');
 
     // The cache commands look in the same folder as the running stack, not at the configured /mnt/pd_kv.
