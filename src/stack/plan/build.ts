@@ -69,22 +69,18 @@ function proxyRoutes(engines: readonly EnginePlan[], connector: string | null): 
       .filter((e) => e.role === role)
       .map((e) => e.name)
       .join('|');
-  const common = (targets: string): ProxyRoute[] => [
-    { method: 'GET', path: '/v1/models', description: `from ${targets}` },
-    { method: 'GET', path: '/health', description: '' },
+  /** The generation routes, then /v1/models, /health, /metrics and the rest of /v1 served by `others`. */
+  const routes = (generation: string, others: string, healthy: string): ProxyRoute[] => [
+    { method: 'POST', path: '/v1/completions', description: generation },
+    { method: 'POST', path: '/v1/chat/completions', description: generation },
+    { method: 'GET', path: '/v1/models', description: `from ${others}` },
+    { method: 'GET', path: '/health', description: healthy },
     { method: 'GET', path: '/metrics', description: 'Prometheus metrics of the proxy and the stack' },
+    { method: '*', path: '/v1/*', description: `other OpenAI routes forwarded to ${others}` },
   ];
   if (connector === null) {
     const all = names('engine');
-    const one = `whole request → ${all} (balanced, streamed back)`;
-    const routes = [
-      { method: 'POST', path: '/v1/completions', description: one },
-      { method: 'POST', path: '/v1/chat/completions', description: one },
-      ...common(all),
-      { method: '*', path: '/v1/*', description: `other OpenAI routes forwarded to ${all}` },
-    ];
-    routes[3]!.description = '200 when at least one engine is healthy';
-    return routes;
+    return routes(`whole request → ${all} (balanced, streamed back)`, all, '200 when at least one engine is healthy');
   }
   const p = names('producer');
   const c = names('consumer');
@@ -94,14 +90,7 @@ function proxyRoutes(engines: readonly EnginePlan[], connector: string | null): 
       ? ', both stages carry the P2P request id naming the producer and consumer'
       : '';
   const twoStage = `stage 1 → ${p} (max_tokens=1, stream=false), stage 2 → ${c} (client's body, streamed back${handoff})`;
-  const routes = [
-    { method: 'POST', path: '/v1/completions', description: twoStage },
-    { method: 'POST', path: '/v1/chat/completions', description: twoStage },
-    ...common(c),
-    { method: '*', path: '/v1/*', description: `other OpenAI routes forwarded to ${c}` },
-  ];
-  routes[3]!.description = '200 when at least one producer and one consumer are healthy';
-  return routes;
+  return routes(twoStage, c, '200 when at least one producer and one consumer are healthy');
 }
 
 /** Build the plan (pure: no process is run, no file is read). */
