@@ -176,10 +176,8 @@ test('bad input is rejected before the KV cache is cleared; a run where every re
     [['--results-dir', join(dir, 'pd.config.json', 'x')], 2, /cannot use .* as the results folder \(ENOTDIR\)/],
     [['--target', 'http://127.0.0.1:1'], 1, /cannot reach http:\/\/127\.0\.0\.1:1/],
   ];
-  const results = [];
-  for (const [extra] of cases) results.push(await pdIn(['bench', 'run', '--rate', '2', '-n', '1', '--no-progress', '--target', up.url, ...extra], { cwd: dir }));
-  for (const [i, [extra, code, pattern]] of cases.entries()) {
-    const r = results[i]!;
+  for (const [extra, code, pattern] of cases) {
+    const r = await pdIn(['bench', 'run', '--rate', '2', '-n', '1', '--no-progress', '--target', up.url, ...extra], { cwd: dir });
     assert.equal(r.code, code, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
     assert.equal(existsSync(join(`${dir}-kv`, 'kv', 'keep-me')), true, `${extra.join(' ')} cleared the cache`);
