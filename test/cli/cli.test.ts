@@ -147,10 +147,10 @@ test('a closed pipe on stdout (pd logs | head -1) ends quietly', async () => {
   const { PD_BIN } = await import('../helpers/cli.js');
   const { dir, cleanup } = await tempDir();
   try {
-    // 4 MB of log: far more than a pipe buffer, so writes hit the closed pipe.
+    // 1.2 MB of log: far more than a pipe buffer (64 KiB), so writes hit the closed pipe.
     await mkdir(join(dir, 'state', 'logs'), { recursive: true });
-    await writeFile(join(dir, 'state', 'logs', 'producer-0.log'), 'INFO a line of engine output\n'.repeat(150_000));
-    const child = spawn(process.execPath, [PD_BIN, 'logs', 'producer-0', '-n', '150000'], {
+    await writeFile(join(dir, 'state', 'logs', 'producer-0.log'), 'INFO a line of engine output\n'.repeat(40_000));
+    const child = spawn(process.execPath, [PD_BIN, 'logs', 'producer-0', '-n', '40000'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, PD_STATE_DIR: join(dir, 'state') },
     });
