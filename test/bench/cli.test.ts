@@ -1,4 +1,8 @@
-/** The built `pd bench` CLI end to end against a fixed-timeline upstream (real processes, sockets, files). */
+/**
+ * `pd bench` end to end against a fixed-timeline upstream (real sockets and files). The built binary runs a sprint
+ * and is interrupted with Ctrl+C; the other command lines (usage errors, bad input, --engine vllm, compare) run
+ * in-process through pd's commander program (test/cli/in-process.ts): about half a CPU second less each.
+ */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -9,6 +13,7 @@ import { join } from 'node:path';
 import { startFixedUpstream, type FixedUpstream } from './fixed-upstream.ts';
 import { PD_BIN, runPd } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { runPdInProcess as pdIn } from '../cli/in-process.ts';
 import { runResultSchema } from '../../src/bench/result.ts';
 
 let up: FixedUpstream;
@@ -40,12 +45,9 @@ after(async () => {
 });
 
 test('usage errors exit 2 with a message and no stack', async () => {
-  // Independent commands: run side by side.
-  const [r, g, t] = await Promise.all([
-    runPd(['bench', 'run', '--target', up.url], { cwd: dir }),
-    runPd(['bench', 'run', '--rate', '2', '-n', '2', '--goodput', 'latency:5', '--target', up.url], { cwd: dir }),
-    runPd(['bench', 'run', '--rate', 'fast', '-n', '2', '--target', up.url], { cwd: dir }),
-  ]);
+  const r = await pdIn(['bench', 'run', '--target', up.url], { cwd: dir });
+  const g = await pdIn(['bench', 'run', '--rate', '2', '-n', '2', '--goodput', 'latency:5', '--target', up.url], { cwd: dir });
+  const t = await pdIn(['bench', 'run', '--rate', 'fast', '-n', '2', '--target', up.url], { cwd: dir });
   assert.equal(r.code, 2);
   assert.match(r.stderr, /--rate R --duration S/);
   assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
@@ -126,7 +128,7 @@ console.log('============ Serving Benchmark Result ============');
 `;
   await writeFile(join(bin, 'vllm'), script);
   await chmod(join(bin, 'vllm'), 0o755);
-  const r = await runPd(['bench', 'run', '--engine', 'vllm', '--rate', '4', '-n', '8', '--target', up.url, '--set', 'vllm-side', '--json'], {
+  const r = await pdIn(['bench', 'run', '--engine', 'vllm', '--rate', '4', '-n', '8', '--target', up.url, '--set', 'vllm-side', '--json'], {
     cwd: dir,
     env: { PATH: `${bin}:${process.env.PATH ?? ''}` },
   });
@@ -153,14 +155,14 @@ console.log('============ Serving Benchmark Result ============');
 
 test('pd bench compare --from-sheet compares the sets of the reference real-GPU sheet', async () => {
   const sheet = new URL('./fixtures-report/sprint-sheet-results-real-gpus.csv', import.meta.url).pathname;
-  const r = await runPd(['bench', 'compare', '--from-sheet', sheet, 'pd-disaggregation', 'pd-disaggregation-nixl', '--json'], { cwd: dir });
+  const r = await pdIn(['bench', 'compare', '--from-sheet', sheet, 'pd-disaggregation', 'pd-disaggregation-nixl', '--json'], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
   const c = JSON.parse(r.stdout);
   const at2 = c.points.find((p: { rate: number | null; kind: string }) => p.kind === 'steady' && p.rate === 2);
   const ttftMean = at2.cells.find((x: { key: string }) => x.key === 'mean_ttft_ms');
   assert.deepEqual(ttftMean.values, { 'pd-disaggregation': 13118.99, 'pd-disaggregation-nixl': 43.15 });
   assert.equal(ttftMean.winner, 'pd-disaggregation-nixl');
-  const missing = await runPd(['bench', 'compare', '--from-sheet', join(dir, 'nope.csv'), 'a', 'b'], { cwd: dir });
+  const missing = await pdIn(['bench', 'compare', '--from-sheet', join(dir, 'nope.csv'), 'a', 'b'], { cwd: dir });
   assert.equal(missing.code, 2);
   assert.match(missing.stderr, /nope\.csv does not exist/);
 });
@@ -174,17 +176,15 @@ test('bad input is rejected before the KV cache is cleared; a run where every re
     [['--results-dir', join(dir, 'pd.config.json', 'x')], 2, /cannot use .* as the results folder \(ENOTDIR\)/],
     [['--target', 'http://127.0.0.1:1'], 1, /cannot reach http:\/\/127\.0\.0\.1:1/],
   ];
-  // None of them gets as far as clearing, so they run side by side.
-  const results = await Promise.all(cases.map(([extra]) => runPd(['bench', 'run', '--rate', '2', '-n', '1', '--no-progress', '--target', up.url, ...extra], { cwd: dir })));
-  for (const [i, [extra, code, pattern]] of cases.entries()) {
-    const r = results[i]!;
+  for (const [extra, code, pattern] of cases) {
+    const r = await pdIn(['bench', 'run', '--rate', '2', '-n', '1', '--no-progress', '--target', up.url, ...extra], { cwd: dir });
     assert.equal(r.code, code, `${extra.join(' ')}: ${r.stderr}`);
     assert.match(r.stderr, pattern);
     assert.equal(existsSync(join(`${dir}-kv`, 'kv', 'keep-me')), true, `${extra.join(' ')} cleared the cache`);
   }
   const failing = await startFixedUpstream({ status: 404 });
   try {
-    const r = await runPd(['bench', 'run', '--rate', 'inf', '-n', '2', '--model', 'nosuchmodel', '--no-progress', '--keep-cache', '--target', failing.url], { cwd: dir });
+    const r = await pdIn(['bench', 'run', '--rate', 'inf', '-n', '2', '--model', 'nosuchmodel', '--no-progress', '--keep-cache', '--target', failing.url], { cwd: dir });
     assert.equal(r.code, 1, r.stderr);
     assert.match(r.stderr, /every request failed: HTTP 404/);
   } finally {

@@ -15,6 +15,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { PD_BIN, runPd } from '../helpers/cli.ts';
 import { SIM_ENV, alive, waitFor } from '../helpers/stack.ts';
 import { parseSheet } from '../../src/bench/sheet.ts';
+import { findStackProcesses, stackIdOf } from '../../src/stack/identity.ts';
 
 let dir: string;
 let cleanup: () => Promise<void>;
@@ -55,8 +56,12 @@ before(async () => {
 });
 after(async () => {
   blocker?.close();
-  for (const set of ['pd-disaggregation', 'tensor-parallelism', 'pd-disaggregation-nixl', 'data-parallelism'])
-    await runPd(['down', '--grace', '1'], { cwd: dir, env: { PD_STATE_DIR: join(dir, 'results', '.matrix', set) } });
+  // `pd down` only for a stack something of which is left (a state file, or a process carrying its id).
+  for (const set of ['pd-disaggregation', 'tensor-parallelism', 'pd-disaggregation-nixl', 'data-parallelism']) {
+    const stateDir = join(dir, 'results', '.matrix', set);
+    if (existsSync(join(stateDir, 'state.json')) || findStackProcesses(stackIdOf(stateDir)).length > 0)
+      await runPd(['down', '--grace', '1'], { cwd: dir, env: { PD_STATE_DIR: stateDir } });
+  }
   await cleanup();
   // The KV folder sits beside the config's folder (pd refuses a cache path inside it).
   await rmKv(`${dir}-kv`, { recursive: true, force: true });
@@ -64,7 +69,7 @@ after(async () => {
 
 test('two PD topologies and one that cannot start: the sheet, the comparison, the report, the gap', async () => {
   const r = await runPd(
-    ['bench', 'matrix', '-c', configs.shared!, '-c', configs.broken!, '-c', configs.nixl!, '--simulate', '--rates', '2', '--duration', '0.5', '--flood-prompts', '2', '--no-progress', '--search', '--goodput', 'ttft:5000', '--budget', '1.5'],
+    ['bench', 'matrix', '-c', configs.shared!, '-c', configs.broken!, '-c', configs.nixl!, '--simulate', '--rates', '2', '--duration', '0.5', '--flood-prompts', '2', '--no-progress', '--search', '--goodput', 'ttft:5000', '--budget', '0.5'],
     { cwd: dir, env: SIM_ENV, timeoutMs: 120_000 },
   );
   assert.equal(r.code, 1, `a topology failed, so the exit code is not 0\n${r.stderr}`);

@@ -1,6 +1,7 @@
 /**
  * An end-to-end short sprint through the real PD proxy against two simulator engines (producer + consumer
- * sharing a KV folder): real processes, sockets and files.
+ * sharing a KV folder): real processes, sockets and files. pd bench runs in-process through pd's commander program
+ * (test/cli/in-process.ts); the built binary's sprint is run by test/bench/cli.test.ts.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { rm as rmKv } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startSim, type SimHandle } from '../helpers/sim.ts';
-import { runPd } from '../helpers/cli.ts';
+import { runPdInProcess } from '../cli/in-process.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { startProxy, type ProxyHandle } from '../../src/proxy/server.ts';
 import { defaultConfig } from '../../src/config/schema.ts';
@@ -60,7 +61,7 @@ after(async () => {
 });
 
 test('pd bench sprint through the proxy against the simulator', async () => {
-  const r = await runPd(['bench', '--target', proxy.url, '--set', 'pd-disaggregation', '--no-progress', '--json'], { cwd: dir, timeoutMs: 90_000 });
+  const r = await runPdInProcess(['bench', '--target', proxy.url, '--set', 'pd-disaggregation', '--no-progress', '--json'], { cwd: dir });
   assert.equal(r.code, 0, r.stderr);
   const results = (JSON.parse(r.stdout) as unknown[]).map((x) => runResultSchema.parse(x));
   assert.deepEqual(results.map((x) => x.pd_run_name), ['steady-rate2', 'steady-rate4', 'flood-n4']);
@@ -79,9 +80,8 @@ test('pd bench sprint through the proxy against the simulator', async () => {
 });
 
 test('completions with token ids: exact input lengths reach the engines', async () => {
-  const r = await runPd(['bench', 'run', '--rate', '20', '-n', '3', '--endpoint', 'completions', '--input-len', '16', '--output-len', '4', '--target', proxy.url, '--keep-cache', '--json', '--no-progress'], {
+  const r = await runPdInProcess(['bench', 'run', '--rate', '20', '-n', '3', '--endpoint', 'completions', '--input-len', '16', '--output-len', '4', '--target', proxy.url, '--keep-cache', '--json', '--no-progress'], {
     cwd: dir,
-    timeoutMs: 60_000,
   });
   assert.equal(r.code, 0, r.stderr);
   const res = runResultSchema.parse(JSON.parse(r.stdout));

@@ -1,4 +1,8 @@
-/** `pd clear-cache` and `pd cache` through the built binary: exit codes, messages, JSON. */
+/**
+ * `pd clear-cache` and `pd cache`: exit codes, messages, JSON. The commands run in-process through pd's commander
+ * program (test/cli/in-process.ts); the built binary runs where the binary itself matters: one clear with its
+ * exit code and output, and the clear as another user (setpriv).
+ */
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -7,6 +11,7 @@ import { identityOf } from '../../src/stack/identity.js';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { tempDir } from '../helpers/tmp.js';
+import { runPdInProcess } from '../cli/in-process.js';
 import { writeEntry } from './tree.js';
 
 const MAIN = new URL('../../dist/cli/main.js', import.meta.url).pathname;
@@ -16,7 +21,11 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
   let kv: string;
   let cfg: string;
   let cleanup: () => Promise<void>;
-  const pd = (args: string[]) => execa(process.execPath, [MAIN, '-c', cfg, ...args], { reject: false, env: { NO_COLOR: '1' } });
+  const pdBin = (args: string[]) => execa(process.execPath, [MAIN, '-c', cfg, ...args], { reject: false, env: { NO_COLOR: '1' } });
+  const pd = async (args: string[]) => {
+    const r = await runPdInProcess(['-c', cfg, ...args]);
+    return { exitCode: r.code, stdout: r.stdout.replace(/\n$/, ''), stderr: r.stderr.replace(/\n$/, '') };
+  };
 
   beforeEach(async () => {
     ({ dir, cleanup } = await tempDir('pd-cache-cli-'));
@@ -29,10 +38,10 @@ describe('pd clear-cache / pd cache (built CLI)', () => {
   });
   afterEach(() => cleanup());
 
-  test('clears, prints entries/bytes/time, exits 0; --json reports the same', async () => {
+  test('clears, prints entries/bytes/time, exits 0 (built binary); --json reports the same', async () => {
     await writeEntry(kv, { layers: 3, layerBytes: 2048 });
     await writeEntry(kv, { layers: 3, layerBytes: 2048 });
-    const r = await pd(['clear-cache']);
+    const r = await pdBin(['clear-cache']);
     assert.equal(r.exitCode, 0, r.stderr);
     assert.match(r.stdout, /Removed 2 entries \(6 files, 12\.0 KiB\) from .* in \d/);
     assert.deepEqual(await readdir(kv), []);

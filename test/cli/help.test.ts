@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Command } from 'commander';
 import { buildProgram, VERBS } from '../../src/cli/program.js';
-import { runPd } from '../helpers/cli.js';
+import { runPdInProcess } from './in-process.js';
 
 /** The flags of every option line of a help text (`  -n, --lines <n>  description` → -n, --lines). */
 function helpFlags(help: string): string[] {
@@ -32,7 +32,7 @@ test('every verb and sub-verb lists each option once in its help', async () => {
 });
 
 test('the printed help of a sub-verb that re-declares its parent\'s options shows each once', async () => {
-  const r = await runPd(['bench', 'run', '--help'], { timeoutMs: 20_000 });
+  const r = await runPdInProcess(['bench', 'run', '--help']);
   assert.equal(r.code, 0, r.stderr);
   const flags = helpFlags(r.stdout);
   assert.ok(flags.includes('--json') && flags.includes('--rate') && flags.includes('--config') && flags.includes('--verbose'));

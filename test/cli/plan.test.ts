@@ -3,7 +3,11 @@ import assert from 'node:assert/strict';
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runPd } from '../helpers/cli.js';
+import { runPdInProcess } from './in-process.js';
 import { tempDir } from '../helpers/tmp.js';
+
+// Plans are pure logic: they run in-process through pd's commander program; the built binary runs once, where the
+// path of the built simulator it plans depends on how it was bundled.
 
 const EXAMPLE = new URL('../../pd.config.example.json', import.meta.url);
 const GOLDEN = new URL('./fixtures/plan-example.txt', import.meta.url);
@@ -12,7 +16,7 @@ test('pd plan prints the reference command lines exactly (golden)', async () => 
   const { dir, cleanup } = await tempDir();
   try {
     await copyFile(EXAMPLE, join(dir, 'pd.config.json'));
-    const r = await runPd(['plan'], { cwd: dir });
+    const r = await runPdInProcess(['plan'], { cwd: dir });
     assert.equal(r.code, 0, r.stderr);
     const normalised = r.stdout.split(dir).join('<DIR>');
     if (process.env.PD_UPDATE_GOLDEN === '1') await writeFile(GOLDEN, normalised);
@@ -31,7 +35,7 @@ test('pd plan prints the reference command lines exactly (golden)', async () => 
 });
 
 test('pd plan --json gives the same argv and env as data', async () => {
-  const r = await runPd(['-c', EXAMPLE.pathname, 'plan', '--json']);
+  const r = await runPdInProcess(['-c', EXAMPLE.pathname, 'plan', '--json']);
   assert.equal(r.code, 0, r.stderr);
   const plan = JSON.parse(r.stdout);
   assert.equal(plan.connector.name, 'SharedStorageConnector');
@@ -59,18 +63,18 @@ test('pd plan with connector auto says which name was chosen and why', async () 
     // A fake vllm that reports a post-rename version.
     const fake = join(dir, 'vllm');
     await writeFile(fake, '#!/bin/sh\nif [ "$1" = "--version" ]; then echo 0.13.1; fi\n', { mode: 0o755 });
-    const r = await runPd(['plan', '--connector', 'auto'], { cwd: dir, env: { PATH: `${dir}:${process.env.PATH}` } });
+    const r = await runPdInProcess(['plan', '--connector', 'auto'], { cwd: dir, env: { PATH: `${dir}:${process.env.PATH}` } });
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /# connector: ExampleConnector \(kv\.connector is "auto" and vLLM 0\.13\.1 >= 0\.13\.0/);
     assert.match(r.stdout, /"kv_connector":"ExampleConnector"/);
-    const old = await runPd(['plan'], { cwd: dir, env: { PATH: '/usr/bin:/bin' } });
+    const old = await runPdInProcess(['plan'], { cwd: dir, env: { PATH: '/usr/bin:/bin' } });
     assert.match(old.stdout, /# connector: SharedStorageConnector \(kv\.connector is "auto" and `vllm --version` could not be run/);
   } finally {
     await cleanup();
   }
 });
 
-test('pd plan --simulate runs the simulator with the same argv', async () => {
+test('pd plan --simulate runs the simulator with the same argv (the built pd finds the built simulator)', async () => {
   const r = await runPd(['-c', EXAMPLE.pathname, 'plan', '--json', '--simulate']);
   assert.equal(r.code, 0, r.stderr);
   const plan = JSON.parse(r.stdout);

@@ -1,6 +1,7 @@
 /**
  * `pd render k8s` bundles on disk: golden bundles for the PD NIXL, PD shared-storage, TP and DP templates
- * (PD_UPDATE_GOLDEN=1 rewrites them), two of them through the built CLI; every template renders a bundle
+ * (PD_UPDATE_GOLDEN=1 rewrites them), two of them through pd's command line (one per output mode: the built binary
+ * for one, the same commander program in-process for the other); every template renders a bundle
  * `kubectl kustomize` builds into exactly the objects pd wrote (or is refused with a hint); writing replaces only
  * what pd wrote; the --json description and the exit codes of bad input.
  */
@@ -11,6 +12,7 @@ import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runPd } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
+import { runPdInProcess } from '../cli/in-process.js';
 import { TEMPLATES, readTemplate } from '../../src/config/templates.js';
 import { configSchema } from '../../src/config/schema.js';
 import { renderK8s } from '../../src/stack/k8s/bundle.js';
@@ -23,15 +25,15 @@ const FIXTURES = fileURLToPath(new URL('./fixtures/', import.meta.url));
 const UPDATE = process.env.PD_UPDATE_GOLDEN === '1';
 
 /**
- * The golden cases: template, the flags a user would pass, and whether the built CLI renders it (two cases, one per
- * output mode) or the same renderK8s + writeBundle the command calls, in-process (each pd process costs about a
- * second of CPU; the whole suite has a budget).
+ * The golden cases: template, the flags a user would pass, and how it is rendered: by the built binary, by pd's
+ * commander program in-process (test/cli/in-process.ts), or by the same renderK8s + writeBundle the command calls
+ * (each pd process costs about half a second of CPU; the whole suite has a budget).
  */
-const GOLDEN: Record<string, { flags: string[]; cli: boolean }> = {
-  'nixl-1p1d': { flags: ['--model', HUB_MODEL, '--namespace', 'pd-bench', '--json'], cli: true },
+const GOLDEN: Record<string, { flags: string[]; cli: 'binary' | 'in-process' | false }> = {
+  'nixl-1p1d': { flags: ['--model', HUB_MODEL, '--namespace', 'pd-bench', '--json'], cli: 'in-process' },
   'shared-storage-1p1d': { flags: ['--shared-storage-claim', 'pd-kv', '--model-volume-claim', 'models'], cli: false },
   'tensor-parallel': { flags: ['--model-volume-claim', 'models'], cli: false },
-  'data-parallel': { flags: ['--model', HUB_MODEL, '--router', 'none'], cli: true },
+  'data-parallel': { flags: ['--model', HUB_MODEL, '--router', 'none'], cli: 'binary' },
 };
 
 /** Render in-process with the options the flags name (--model overrides the config's model, as the CLI does). */
@@ -72,7 +74,8 @@ test('golden bundles: nixl-1p1d, shared-storage-1p1d, tensor-parallel, data-para
         const config = await initTemplate(dir, template);
         const out = join(dir, `bundle-${template}`);
         if (cli) {
-          const r = await runPd(['-c', config, 'render', 'k8s', '--out', out, ...flags], { cwd: dir });
+          const argv = ['-c', config, 'render', 'k8s', '--out', out, ...flags];
+          const r = cli === 'binary' ? await runPd(argv, { cwd: dir }) : await runPdInProcess(argv, { cwd: dir });
           assert.equal(r.code, 0, `${template}: ${r.stderr}`);
           if (flags.includes('--json')) checkJson(JSON.parse(r.stdout));
           else assert.match(r.stdout, new RegExp(`✔ wrote ${out}: kustomization\\.yaml, [\\s\\S]*\\n  kubectl apply -k ${out}\\n`));
@@ -121,17 +124,15 @@ test('bad flags and refusals exit 2 with the flag and a hint, and write nothing'
       [['--name', 'Bad_Name'], /--name must start with a letter .*\(got "Bad_Name"\)/, /hint: Pick a name/],
       [[], /model \/mnt\/models\/Qwen3-4B-Instruct-2507 is a path on this machine/, /--model-volume-claim CLAIM/],
     ];
-    await Promise.all(
-      cases.map(async ([flags, message, hint]) => {
-        const r = await runPd(['-c', config, 'render', 'k8s', '--out', join(dir, 'x'), ...flags], { cwd: dir });
-        assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stdout}${r.stderr}`);
-        assert.match(r.stderr, message);
-        assert.match(r.stderr, hint);
-        assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
-      }),
-    );
+    for (const [flags, message, hint] of cases) {
+      const r = await runPdInProcess(['-c', config, 'render', 'k8s', '--out', join(dir, 'x'), ...flags], { cwd: dir });
+      assert.equal(r.code, 2, `${flags.join(' ')}: ${r.stdout}${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.match(r.stderr, hint);
+      assert.doesNotMatch(r.stderr, /at .*\.js:\d+/);
+    }
     await assert.rejects(readdir(join(dir, 'x')), /ENOENT/);
-    const missing = await runPd(['-c', config, 'render', 'k8s'], { cwd: dir });
+    const missing = await runPdInProcess(['-c', config, 'render', 'k8s'], { cwd: dir });
     assert.equal(missing.code, 2);
     assert.match(missing.stderr, /--out/);
   } finally {
