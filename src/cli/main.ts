@@ -3,8 +3,7 @@
  * pd — launch, supervise and benchmark a vLLM prefill/decode disaggregated stack.
  * This file only runs the commander program (src/cli/program.ts); every verb lives in src/cli/commands/<verb>.ts.
  */
-import { CommanderError } from 'commander';
-import { reportError } from './run-command.js';
+import { exitCodeOf } from './run-command.js';
 import { buildProgram, verbOf } from './program.js';
 
 // `pd status | head -1`: the reader went away; that is not an error of ours.
@@ -29,12 +28,7 @@ export async function main(argv: string[]): Promise<void> {
   try {
     await program.parseAsync(argv);
   } catch (e) {
-    if (e instanceof CommanderError) {
-      // commander already printed its message; help and version are successes.
-      process.exitCode = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code) ? 0 : 2;
-      return;
-    }
-    process.exitCode = reportError(e);
+    process.exitCode = exitCodeOf(e);
   }
 }
 

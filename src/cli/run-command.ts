@@ -2,6 +2,7 @@
  * The only place that turns errors into exit codes: PdError kinds map to 2 (usage/config) or 1 (runtime);
  * anything unexpected is a bug, reported with a short message (stack only with --verbose).
  */
+import { CommanderError } from 'commander';
 import { isPdError } from '../util/errors.js';
 import { err } from './output.js';
 
@@ -22,6 +23,15 @@ export function reportError(e: unknown): number {
   if (isVerbose() && e instanceof Error && e.stack) process.stderr.write(err.dim(e.stack) + '\n');
   else process.stderr.write(`${err.cyan('hint:')} run again with --verbose for details, and report it as a bug.\n`);
   return 1;
+}
+
+/**
+ * The exit code of an error out of program.parseAsync: commander has already printed its own message (help and
+ * version are successes, anything else a usage error); every other error is reported here.
+ */
+export function exitCodeOf(e: unknown): number {
+  if (e instanceof CommanderError) return ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code) ? 0 : 2;
+  return reportError(e);
 }
 
 /** Wrap a command action so that errors become messages and exit codes. */

@@ -1,15 +1,14 @@
 /**
  * Run a pd command line in this test process: the same commander program the binary builds (src/cli/program.ts,
- * only the verb's own module loaded) and the same turning of errors into exit codes as src/cli/main.ts, with the
+ * only the verb's own module loaded) and the same turning of errors into exit codes (exitCodeOf, as src/cli/main.ts), with the
  * command's stdout and stderr captured. A pd process costs about half a CPU second to start; checks of pure logic
  * (validation messages, help text, files written) run here, and each kind of behaviour that depends on the binary
  * itself (exit code wiring, bundling, signals, pipes) keeps one spawn of the built binary (test/helpers/cli.ts).
  *
  * Calls are serialised: the working directory, environment and process.exitCode are process-wide.
  */
-import { CommanderError } from 'commander';
 import { buildProgram } from '../../src/cli/program.js';
-import { reportError } from '../../src/cli/run-command.js';
+import { exitCodeOf } from '../../src/cli/run-command.js';
 import type { CliResult } from '../helpers/cli.js';
 
 let queue: Promise<unknown> = Promise.resolve();
@@ -43,8 +42,7 @@ async function runNow(args: string[], opts: { cwd?: string; env?: Record<string,
       await program.parseAsync(['node', 'pd', ...args]);
       code = typeof process.exitCode === 'number' ? process.exitCode : 0;
     } catch (e) {
-      if (e instanceof CommanderError) code = ['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(e.code) ? 0 : 2;
-      else code = reportError(e);
+      code = exitCodeOf(e);
     }
   } finally {
     unhookOut();
