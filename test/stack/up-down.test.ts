@@ -98,29 +98,8 @@ test('pd up -d --simulate: ready, requests through the proxy, owner-only files, 
   }
 });
 
-// SIGINT (Ctrl+C) to a foreground pd up goes through the same handler; it is checked in a real terminal in
-// supervision.test.ts ("foreground pd up in a real terminal survives an engine crash").
-test('foreground pd up --simulate prefixes engine output and tears everything down on SIGTERM', async () => {
-  const s = await makeStackDir();
-  try {
-    const child = s.spawnPd(['up', '--simulate']);
-    await waitFor('ready', () => /PD stack ready/.test(child.stderrText()));
-    const r = await chat(s.ports.proxy);
-    assert.equal(r.status, 200);
-    // Engine output is shown with prefixes once the stack is up.
-    await waitFor('prefixed engine line', () => /^consumer-0 \| .*POST \/v1\/chat\/completions/m.test(child.stdoutText()));
-    const { pids, pgids } = pidsOf(await s.state());
-    const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    child.kill('SIGTERM');
-    assert.equal(await exited, 0, child.stderrText());
-    assert.match(child.stderrText(), /stack stopped; nothing left running/);
-    for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
-    for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
-    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
-  } finally {
-    await s.cleanup();
-  }
-});
+// A foreground pd up (prefixed engine output, SIGTERM tears it down) is checked with a benchmark on it in
+// bench-on-stack.test.ts.
 
 test('connector events are counted from engine logs and the janitor keeps the cache within budget; an engine killed with SIGKILL is restarted and requests resume; a crash past supervisor.maxRestarts leaves it down for good and the stack degraded', async () => {
   // graceSeconds 1, not 0: with no grace the janitor may (correctly) evict the producer's folder between stage 1
@@ -134,8 +113,6 @@ test('connector events are counted from engine logs and the janitor keeps the ca
     assert.equal((await chat(s.ports.proxy, prompt)).status, 200);
     // The consumer found the producer's KV folder: vLLM logs "External Cache Hit!" and pd counts it.
     await waitFor('cache hit recorded', async () => (await s.state()).engines.find((e: any) => e.name === 'consumer-0').cacheHits >= 1);
-    const st = JSON.parse((await s.pd(['status', '--json'])).stdout);
-    assert.ok(st.engines.find((e: any) => e.name === 'consumer-0').cacheHits >= 1, 'pd status shows the hit');
     const metrics = () => fetch(`http://127.0.0.1:${s.ports.proxy}/metrics`).then((r) => r.text());
     assert.match(await metrics(), /pd_engine_kv_cache_hits_total\{engine="consumer-0"\} [1-9]/);
     // maxBytes 1: every entry past its one-second grace period is evicted.
@@ -168,6 +145,7 @@ test('connector events are counted from engine logs and the janitor keeps the ca
     assert.equal(deg.phase, 'degraded');
     const c = deg.engines.find((e: any) => e.name === 'consumer-0');
     assert.equal(c.restarts, 1);
+    assert.ok(c.cacheHits >= 1, 'pd status shows the hit (log counters outlive engine restarts)');
     assert.equal(c.status, 'failed');
     assert.match(c.downReason, /crashed 2 times within 600 s/);
 
