@@ -160,6 +160,7 @@ test('foreground pd up in a real terminal survives an engine crash: restarted on
     assert.equal(await exited, 0, out);
     assert.match(out, /stack stopped; nothing left running/);
     for (const pid of pidsOf(after)) assert.equal(alive(pid), false, `pid ${pid} still alive`);
+    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false, 'state file left behind');
   } finally {
     await s.cleanup();
   }
