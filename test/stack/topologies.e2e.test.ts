@@ -74,7 +74,7 @@ async function fromTemplate(dir: string, template: string): Promise<string> {
   fix(cfg.engines);
   fix(cfg.producers);
   fix(cfg.consumers);
-  cfg.proxy = { ...cfg.proxy, host: '127.0.0.1', port: ports.pop(), rateLimit: 0, healthIntervalMs: 200 };
+  cfg.proxy = { ...cfg.proxy, host: '127.0.0.1', port: ports.pop(), rateLimit: 0 };
   cfg.kv = { ...cfg.kv, nixlSideChannelBasePort: 20000 + (ports[0]! % 20000), p2pKvBasePort: 40000 + (ports[0]! % 20000), p2pProxyPort: ports.pop(), sharedStoragePath: join(dir, 'kv') };
   cfg.stateDir = join(dir, 'state');
   cfg.health = { timeoutSeconds: 30, intervalMs: 50 };
