@@ -67,10 +67,7 @@ test('pd logs --since keeps lines from a duration ago or a time; a bad value is 
     assert.equal(tenMin.code, 0, tenMin.stderr);
     assert.deepEqual(tenMin.stdout.match(/ago$/gm)?.length, 1);
     assert.match(tenMin.stdout, /a minute ago/);
-    const twoH = await s.pd(['logs', '--since', '2h']);
-    assert.match(twoH.stdout, /twenty minutes ago\n.*a minute ago\n$/);
-    const iso = await s.pd(['logs', '--since', new Date(now - 4 * 3_600_000).toISOString()]);
-    assert.equal(iso.stdout.split('\n').length - 1, 3);
+    // The other forms of --since (hours, ISO 8601 times) are parseSince's, checked in test/stack/logs.test.ts.
     // --since with -n: the last n of those.
     assert.match((await s.pd(['logs', '--since', '2h', '-n', '1'])).stdout, /^[^\n]*a minute ago\n$/);
     const bad = await s.pd(['logs', '--since', 'last tuesday']);

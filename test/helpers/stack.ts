@@ -4,9 +4,10 @@
  * and checks nothing it started is left.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { writeFile, readFile } from 'node:fs/promises';
+import { writeFile, readFile, rm } from 'node:fs/promises';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { findStackProcesses, stackIdOf } from '../../src/stack/identity.js';
+import { simulatedStoragePath } from '../../src/stack/simulate.js';
 import { join, resolve } from 'node:path';
 import { freePorts } from './ports.js';
 import { tempDir } from './tmp.js';
@@ -35,7 +36,9 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
   const config = {
     producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
     consumers: [{ gpus: [1], host: '127.0.0.1', port: consumer }],
-    proxy: { host: '127.0.0.1', port: proxy, rateLimit: 0, accessLog: 'text', healthIntervalMs: 200 },
+    // The proxy's background /health probe keeps its default period (2 s): at 200 ms it cost an idle stack about a
+    // quarter of a CPU second per second (probes, engine access-log lines), and no check here waits on it.
+    proxy: { host: '127.0.0.1', port: proxy, rateLimit: 0, accessLog: 'text' },
     kv: { connector: 'ExampleConnector', sharedStoragePath: kv },
     health: { timeoutSeconds: 30, intervalMs: 50 },
     supervisor: { backoffMs: 100, stopGraceSeconds: 5 },
@@ -72,6 +75,8 @@ export async function makeStackDir(extra: Record<string, unknown> = {}, baseEnv:
         await runPd(['down', '--grace', '2'], { cwd: dir, env }).catch(() => undefined);
       }
       for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+      // `pd up --simulate` with no shared storage path keeps its KV in a per-state-dir folder of the system tmpdir.
+      await rm(simulatedStoragePath(stateDir), { recursive: true, force: true });
       await rmDir();
       await rmKv();
     },

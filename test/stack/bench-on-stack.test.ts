@@ -1,16 +1,26 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { makeStackDir } from '../helpers/stack.js';
+import { makeStackDir, alive, groupAlive, waitFor, chat } from '../helpers/stack.js';
 
-test('pd bench run against a running pd up --simulate clears the stack\'s own KV folder and counts hits', async () => {
+// SIGINT (Ctrl+C) to a foreground pd up goes through the same handler as SIGTERM; it is sent in a real terminal in
+// supervision.test.ts ("foreground pd up in a real terminal survives an engine crash").
+test('foreground pd up --simulate: prefixed engine output; pd bench run clears the stack\'s own KV folder and counts hits; the cache commands use that folder; SIGTERM tears everything down', async () => {
   // No shared storage path given: --simulate uses its temp folder, which bench must find through the state file.
   const s = await makeStackDir();
   const cfg = { ...s.config, kv: { connector: 'ExampleConnector' }, bench: { resultsDir: join(s.dir, 'results'), sheet: join(s.dir, 'sheet.csv') } };
   await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
   try {
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
+    const child = s.spawnPd(['up', '--simulate']);
+    const exitedEarly = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`pd up exited ${code}: ${child.stderrText()}`))));
+    await Promise.race([waitFor('ready', () => /PD stack ready/.test(child.stderrText())), exitedEarly]);
+    const c = await chat(s.ports.proxy);
+    assert.equal(c.status, 200);
+    // Engine output is shown with prefixes once the stack is up.
+    await waitFor('prefixed engine line', () => /^consumer-0 \| .*POST \/v1\/chat\/completions/m.test(child.stdoutText()));
+
     const state = await s.state();
     assert.doesNotMatch(state.sharedStoragePath, /^\/mnt/);
     // A stale entry from an earlier run must be gone before the benchmark starts.
@@ -41,6 +51,17 @@ test('pd bench run against a running pd up --simulate clears the stack\'s own KV
     assert.equal(cleared.code, 0, cleared.stderr);
     assert.equal(JSON.parse(cleared.stdout).entriesRemoved, entries.length);
     assert.deepEqual(await readdir(state.sharedStoragePath), []);
+
+    const now = await s.state();
+    const pids = [now.supervisorPid, ...now.engines.map((e: any) => e.pid)];
+    const pgids = now.engines.flatMap((e: any) => [e.pgid, ...e.generations.map((g: any) => g.pid)]);
+    const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
+    child.kill('SIGTERM');
+    assert.equal(await exited, 0, child.stderrText());
+    assert.match(child.stderrText(), /stack stopped; nothing left running/);
+    for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
+    for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
+    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
   } finally {
     await s.cleanup();
   }

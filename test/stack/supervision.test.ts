@@ -1,18 +1,16 @@
 /**
- * Supervision pd can be trusted with: it signals only its own processes, survives damaged state, never erases a
- * live stack's state, stops cleanly when interrupted during start-up, keeps its files private and asks
- * `vllm --version` once per `pd up`.
+ * Supervision pd can be trusted with: it signals only its own processes, survives damaged state and a dead
+ * supervisor, never erases a live stack's state, stops cleanly when interrupted during start-up and keeps a
+ * foreground stack running through an engine crash. (Private files and a stack left degraded are checked on the
+ * stacks of up-down.test.ts; one `vllm --version` per `pd up` in startup-failures.test.ts.)
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { makeStackDir, alive, groupAlive, waitFor } from '../helpers/stack.js';
-import { simEntryPath } from '../../src/sim/entry.js';
-
-const SIM_MAIN = simEntryPath();
 
 function pidsOf(state: any): number[] {
   return [state.supervisorPid, ...state.engines.flatMap((e: any) => e.generations.map((g: any) => g.pid))];
@@ -65,40 +63,28 @@ test('pd status reads a state file with missing fields without crashing', async 
   }
 });
 
-test('a damaged state file: pd down still finds and stops the stack by its PD_STACK_ID', async () => {
+test('a supervisor killed with SIGKILL: its engines outlive it and pd status/doctor say so; a new pd up is refused without erasing the state; a damaged state file still lets pd down stop everything by PD_STACK_ID; then Ctrl+C during a foreground start-up exits 130 through pd\'s own stop', async () => {
   const s = await makeStackDir();
   try {
     assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
     const state = await s.state();
     const pids = pidsOf(state);
+    const pgids = state.engines.map((e: any) => e.pgid);
     assert.ok(pids.every(alive));
-    // A live supervisor rewrites its state every second; with it killed, nothing repairs the damage.
-    process.kill(state.supervisorPid, 'SIGKILL');
-    await waitFor('supervisor gone', () => !alive(state.supervisorPid));
-    await writeFile(join(s.dir, 'state', 'state.json'), '{ this is not json');
-    const status = await s.pd(['status']);
-    assert.equal(status.code, 1);
-    assert.match(status.stderr, /is corrupt/);
-    assert.match(status.stderr, /hint: .*pd down/);
-    const down = await s.pd(['down', '--grace', '2']);
-    assert.equal(down.code, 0, down.stderr);
-    assert.match(down.stdout + down.stderr, /corrupt/);
-    assert.match(down.stdout, /PD_STACK_ID/);
-    for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
-    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
-  } finally {
-    await s.cleanup();
-  }
-});
-
-test('a failed pd up never erases the state of a stack whose engines still run', async () => {
-  const s = await makeStackDir();
-  try {
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
-    const state = await s.state();
     // The supervisor dies hard: its lock stays behind with a dead pid, its engines keep running.
     process.kill(state.supervisorPid, 'SIGKILL');
     await waitFor('supervisor gone', () => !alive(state.supervisorPid));
+    assert.ok(state.engines.every((e: any) => alive(e.pid)), 'engines outlive the supervisor');
+    const status = JSON.parse((await s.pd(['status', '--json'])).stdout);
+    assert.equal(status.running, true);
+    assert.equal(status.supervisorAlive, false);
+    const human = await s.pd(['status']);
+    assert.match(human.stdout, /the supervisor \(pid \d+\) is gone/);
+    assert.match(human.stdout, /Run `pd down`/);
+    const doctor = await s.pd(['doctor', '--simulate']);
+    assert.match(doctor.stdout, /engines of a stack whose supervisor died are still running/);
+
+    // A failed pd up never erases the state of a stack whose engines still run.
     const again = await s.pd(['up', '-d', '--simulate', '--skip-preflight']);
     assert.equal(again.code, 1, again.stderr);
     assert.match(again.stderr, /still running/);
@@ -108,83 +94,36 @@ test('a failed pd up never erases the state of a stack whose engines still run',
       state.engines.map((e: any) => e.pid),
       'the state file still names the live engines',
     );
+
+    // A damaged state file (a live supervisor would rewrite it every second; this one is dead): pd down finds the
+    // stack by its PD_STACK_ID.
+    await writeFile(join(s.dir, 'state', 'state.json'), '{ this is not json');
+    const corrupt = await s.pd(['status']);
+    assert.equal(corrupt.code, 1);
+    assert.match(corrupt.stderr, /is corrupt/);
+    assert.match(corrupt.stderr, /hint: .*pd down/);
     const down = await s.pd(['down', '--grace', '2']);
     assert.equal(down.code, 0, down.stderr);
-    for (const e of state.engines) assert.equal(groupAlive(e.pgid), false);
-  } finally {
-    await s.cleanup();
-  }
-});
+    assert.match(down.stdout + down.stderr, /corrupt/);
+    assert.match(down.stdout, /PD_STACK_ID/);
+    for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
+    for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
+    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
 
-test('Ctrl+C during foreground start-up exits 130 through pd\'s own stop: no lock, state or process left', async () => {
-  const s = await makeStackDir();
-  try {
+    // The state dir is usable again: a foreground pd up takes the lock and spawns its engines; Ctrl+C while they
+    // start exits 130 through pd's own stop, leaving no lock, state or process.
     const child = s.spawnPd(['up', '--simulate'], { PD_SIM_STARTUP_DELAY: '30' });
     const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-    const state = await waitFor('engines spawned', async () => {
+    const starting = await waitFor('engines spawned', async () => {
       const st = await s.state().catch(() => null);
       return st && st.engines.every((e: any) => e.pid) ? st : undefined;
     });
     child.kill('SIGINT');
     assert.equal(await exited, 130, child.stderrText());
-    for (const pid of state.engines.map((e: any) => e.pid)) assert.equal(alive(pid), false, `engine ${pid} still alive`);
+    for (const pid of starting.engines.map((e: any) => e.pid)) assert.equal(alive(pid), false, `engine ${pid} still alive`);
     assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false, 'state file left behind');
     assert.equal(existsSync(join(s.dir, 'state', 'pd.lock')), false, 'lock left behind');
     assert.doesNotMatch(child.stderrText(), /MaxListenersExceededWarning/);
-  } finally {
-    await s.cleanup();
-  }
-});
-
-test('the state dir, state file, lock and logs are owner-only', async () => {
-  const s = await makeStackDir();
-  try {
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
-    const mode = (p: string): number => statSync(join(s.dir, 'state', p)).mode & 0o777;
-    assert.equal(mode('.'), 0o700);
-    assert.equal(mode('state.json'), 0o600);
-    assert.equal(mode('pd.lock'), 0o600);
-    assert.equal(mode('logs'), 0o700);
-    for (const log of ['producer-0.log', 'consumer-0.log', 'proxy.log', 'supervisor.log']) assert.equal(mode(join('logs', log)), 0o600, log);
-  } finally {
-    await s.cleanup();
-  }
-});
-
-test('one `vllm --version` per pd up -d, however many engines and checks need it', async () => {
-  const s = await makeStackDir();
-  try {
-    const counter = join(s.dir, 'version-calls');
-    const wrapper = join(s.dir, 'vllm');
-    await writeFile(
-      wrapper,
-      `#!/bin/sh\nif [ "$1" = "--version" ]; then echo call >> '${counter}'; fi\nexec '${process.execPath}' '${SIM_MAIN}' "$@"\n`,
-      { mode: 0o755 },
-    );
-    const cfg = { ...s.config, model: 'Qwen/Qwen3-0.6B', engine: { command: wrapper }, kv: { ...(s.config.kv as object), connector: 'auto' } };
-    await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
-    const up = await s.pd(['up', '-d']);
-    assert.equal(up.code, 0, up.stderr);
-    const calls = (await readFile(counter, 'utf8')).trim().split('\n').length;
-    assert.equal(calls, 1, 'vllm --version calls');
-  } finally {
-    await s.cleanup();
-  }
-});
-
-test('an engine left down for good makes the stack degraded, and says which and why', async () => {
-  const s = await makeStackDir({ supervisor: { maxRestarts: 0, backoffMs: 100, stopGraceSeconds: 5 } });
-  try {
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
-    const consumer = (await s.state()).engines.find((e: any) => e.name === 'consumer-0');
-    process.kill(-consumer.pgid, 'SIGKILL');
-    await waitFor('degraded', async () => (await s.state()).phase === 'degraded');
-    const st = JSON.parse((await s.pd(['status', '--json'])).stdout);
-    assert.equal(st.degraded, true);
-    assert.equal(st.phase, 'degraded');
-    const c = st.engines.find((e: any) => e.name === 'consumer-0');
-    assert.equal(c.status, 'failed');
-    assert.match(c.downReason, /crashed 1 time within 600 s/);
   } finally {
     await s.cleanup();
   }
@@ -221,6 +160,7 @@ test('foreground pd up in a real terminal survives an engine crash: restarted on
     assert.equal(await exited, 0, out);
     assert.match(out, /stack stopped; nothing left running/);
     for (const pid of pidsOf(after)) assert.equal(alive(pid), false, `pid ${pid} still alive`);
+    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false, 'state file left behind');
   } finally {
     await s.cleanup();
   }

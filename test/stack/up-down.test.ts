@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdir } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { readdir, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeStackDir, alive, groupAlive, waitFor, chat } from '../helpers/stack.js';
 
@@ -12,8 +12,8 @@ function pidsOf(state: any): { pids: number[]; pgids: number[] } {
   };
 }
 
-test('pd up -d --simulate → requests through the proxy → status → logs → pd down leaves no process', async () => {
-  const s = await makeStackDir();
+test('pd up -d --simulate: ready, requests through the proxy, owner-only files, status, logs, a second pd up refused; an engine left down for good (restart "never") makes pd status exit 3 and says why; pd down leaves no process', async () => {
+  const s = await makeStackDir({ supervisor: { restart: 'never', backoffMs: 100, stopGraceSeconds: 5 } });
   try {
     const up = await s.pd(['up', '-d', '--simulate']);
     assert.equal(up.code, 0, up.stderr);
@@ -26,6 +26,14 @@ test('pd up -d --simulate → requests through the proxy → status → logs →
     // The producer wrote one KV folder for the prompt into the configured shared storage.
     assert.equal((await readdir(s.kv)).length, 1);
 
+    // The state dir, state file, lock and logs are owner-only.
+    const mode = (p: string): number => statSync(join(s.dir, 'state', p)).mode & 0o777;
+    assert.equal(mode('.'), 0o700);
+    assert.equal(mode('state.json'), 0o600);
+    assert.equal(mode('pd.lock'), 0o600);
+    assert.equal(mode('logs'), 0o700);
+    for (const log of ['producer-0.log', 'consumer-0.log', 'proxy.log', 'supervisor.log']) assert.equal(mode(join('logs', log)), 0o600, log);
+
     const status = await s.pd(['status', '--json']);
     assert.equal(status.code, 0, status.stderr);
     const st = JSON.parse(status.stdout);
@@ -37,6 +45,7 @@ test('pd up -d --simulate → requests through the proxy → status → logs →
     ]);
     assert.equal(st.proxy.port, s.ports.proxy);
     const human = await s.pd(['status']);
+    assert.equal(human.code, 0, human.stderr);
     assert.match(human.stdout, /producer-0\s+producer\s+0\s+\d+\s+\d+\s+\S+\s+healthy/);
 
     // The engine saw CUDA_VISIBLE_DEVICES from its gpus and logged its access line.
@@ -49,9 +58,29 @@ test('pd up -d --simulate → requests through the proxy → status → logs →
     assert.equal(bad.code, 2);
     assert.match(bad.stderr, /no log named "nope"/);
 
+    // A second pd up on the same state dir is refused, with or without pre-flight, and the first stack is untouched.
+    const second = await s.pd(['up', '-d', '--simulate', '--skip-preflight']);
+    assert.equal(second.code, 1);
+    assert.match(second.stderr, /already running|still running/);
+    const pre = await s.pd(['up', '--simulate']);
+    assert.equal(pre.code, 1);
+    assert.match(pre.stderr, /a stack is already running from/);
+    assert.equal((await chat(s.ports.proxy)).status, 200);
+
     const state = await s.state();
     const { pids, pgids } = pidsOf(state);
     assert.ok(pids.every(alive));
+
+    // supervisor.restart "never": a crashed engine stays down, and pd status says which and why with exit 3.
+    const consumer = state.engines.find((e: any) => e.name === 'consumer-0');
+    process.kill(-consumer.pgid, 'SIGKILL');
+    await waitFor('degraded', async () => (await s.state()).phase === 'degraded');
+    const degraded = await s.pd(['status']);
+    assert.equal(degraded.code, 3, degraded.stdout + degraded.stderr);
+    assert.match(degraded.stdout, /^stack degraded /);
+    assert.match(degraded.stdout, /✖ consumer-0 is down for good: supervisor\.restart is "never"/);
+    assert.doesNotMatch(degraded.stdout, /✖ producer-0/);
+
     const down = await s.pd(['down']);
     assert.equal(down.code, 0, down.stderr);
     assert.match(down.stdout, /stack stopped/);
@@ -69,79 +98,27 @@ test('pd up -d --simulate → requests through the proxy → status → logs →
   }
 });
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  test(`foreground pd up --simulate tears everything down on ${signal}`, async () => {
-    const s = await makeStackDir();
-    try {
-      const child = s.spawnPd(['up', '--simulate']);
-      await waitFor('ready', () => /PD stack ready/.test(child.stderrText()));
-      const r = await chat(s.ports.proxy);
-      assert.equal(r.status, 200);
-      // Engine output is shown with prefixes once the stack is up.
-      await waitFor('prefixed engine line', () => /^consumer-0 \| .*POST \/v1\/chat\/completions/m.test(child.stdoutText()));
-      const { pids, pgids } = pidsOf(await s.state());
-      const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-      child.kill(signal);
-      assert.equal(await exited, 0, child.stderrText());
-      assert.match(child.stderrText(), /stack stopped; nothing left running/);
-      for (const pid of pids) assert.equal(alive(pid), false, `pid ${pid} still alive`);
-      for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
-      assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
-    } finally {
-      await s.cleanup();
-    }
-  });
-}
+// A foreground pd up (prefixed engine output, SIGTERM tears it down) is checked with a benchmark on it in
+// bench-on-stack.test.ts.
 
-test('a second pd up on the same state dir is refused', async () => {
-  const s = await makeStackDir();
+test('connector events are counted from engine logs and the janitor keeps the cache within budget; an engine killed with SIGKILL is restarted and requests resume; a crash past supervisor.maxRestarts leaves it down for good and the stack degraded', async () => {
+  // graceSeconds 1, not 0: with no grace the janitor may (correctly) evict the producer's folder between stage 1
+  // writing it and stage 2 reading it on a loaded machine, and the consumer then recomputes instead of hitting.
+  const s = await makeStackDir({ supervisor: { maxRestarts: 1, backoffMs: 100, stopGraceSeconds: 5 } });
+  const cfg = { ...s.config, kv: { ...(s.config.kv as object), cache: { maxBytes: 1, graceSeconds: 1, intervalSeconds: 0.2 } } };
+  await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
   try {
     assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
-    const second = await s.pd(['up', '-d', '--simulate', '--skip-preflight']);
-    assert.equal(second.code, 1);
-    assert.match(second.stderr, /already running|still running/);
-    const pre = await s.pd(['up', '--simulate']);
-    assert.equal(pre.code, 1);
-    assert.match(pre.stderr, /a stack is already running from/);
-    // The first stack is untouched.
-    assert.equal((await chat(s.ports.proxy)).status, 200);
-  } finally {
-    await s.cleanup();
-  }
-});
+    const prompt = 'the same prompt of a reasonable length, long enough to fill more than one block of sixteen tokens for sure';
+    assert.equal((await chat(s.ports.proxy, prompt)).status, 200);
+    // The consumer found the producer's KV folder: vLLM logs "External Cache Hit!" and pd counts it.
+    await waitFor('cache hit recorded', async () => (await s.state()).engines.find((e: any) => e.name === 'consumer-0').cacheHits >= 1);
+    const metrics = () => fetch(`http://127.0.0.1:${s.ports.proxy}/metrics`).then((r) => r.text());
+    assert.match(await metrics(), /pd_engine_kv_cache_hits_total\{engine="consumer-0"\} [1-9]/);
+    // maxBytes 1: every entry past its one-second grace period is evicted.
+    await waitFor('eviction', async () => /pd_kv_cache_evictions_total\{reason="size"\} [1-9]/.test(await metrics()));
+    await waitFor('folder evicted', async () => (await readdir(s.kv)).length === 0);
 
-test('a supervisor killed with SIGKILL leaves engines that pd down still removes', async () => {
-  const s = await makeStackDir();
-  try {
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
-    const state = await s.state();
-    const { pgids } = pidsOf(state);
-    process.kill(state.supervisorPid, 'SIGKILL');
-    await waitFor('supervisor gone', () => !alive(state.supervisorPid));
-    assert.ok(state.engines.every((e: any) => alive(e.pid)), 'engines outlive the supervisor');
-    const status = JSON.parse((await s.pd(['status', '--json'])).stdout);
-    assert.equal(status.running, true);
-    assert.equal(status.supervisorAlive, false);
-    const human = await s.pd(['status']);
-    assert.match(human.stdout, /the supervisor \(pid \d+\) is gone/);
-    assert.match(human.stdout, /Run `pd down`/);
-    const doctor = await s.pd(['doctor', '--simulate']);
-    assert.match(doctor.stdout, /engines of a stack whose supervisor died are still running/);
-    const down = await s.pd(['down']);
-    assert.equal(down.code, 0, down.stderr);
-    for (const g of pgids) assert.equal(groupAlive(g), false, `group ${g} still alive`);
-    assert.equal(existsSync(join(s.dir, 'state', 'state.json')), false);
-    // And the state dir is usable again.
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
-  } finally {
-    await s.cleanup();
-  }
-});
-
-test('an engine killed with SIGKILL while serving is restarted and requests resume', async () => {
-  const s = await makeStackDir();
-  try {
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
     const before = await s.state();
     const consumer = before.engines.find((e: any) => e.name === 'consumer-0');
     process.kill(-consumer.pgid, 'SIGKILL');
@@ -156,10 +133,22 @@ test('an engine killed with SIGKILL while serving is restarted and requests resu
     assert.ok(alive(restarted.pid));
     const after = await waitFor('requests resume', async () => ((await chat(s.ports.proxy)).status === 200 ? true : undefined));
     assert.equal(after, true);
-    const status = JSON.parse((await s.pd(['status', '--json'])).stdout);
-    assert.equal(status.engines.find((e: any) => e.name === 'consumer-0').restarts, 1);
-    const metrics = await (await fetch(`http://127.0.0.1:${s.ports.proxy}/metrics`)).text();
-    assert.match(metrics, /pd_engine_restarts_total\{engine="consumer-0"\} 1/);
+    assert.match(await metrics(), /pd_engine_restarts_total\{engine="consumer-0"\} 1/);
+
+    // maxRestarts 1: the second crash within the window is one too many.
+    process.kill(-restarted.pgid, 'SIGKILL');
+    await waitFor('degraded', async () => (await s.state()).phase === 'degraded');
+    const status = await s.pd(['status', '--json']);
+    assert.equal(status.code, 3, status.stderr);
+    const deg = JSON.parse(status.stdout);
+    assert.equal(deg.degraded, true);
+    assert.equal(deg.phase, 'degraded');
+    const c = deg.engines.find((e: any) => e.name === 'consumer-0');
+    assert.equal(c.restarts, 1);
+    assert.ok(c.cacheHits >= 1, 'pd status shows the hit (log counters outlive engine restarts)');
+    assert.equal(c.status, 'failed');
+    assert.match(c.downReason, /crashed 2 times within 600 s/);
+
     const down = await s.pd(['down']);
     assert.equal(down.code, 0);
     for (const g of [consumer.pgid, restarted.pgid]) assert.equal(groupAlive(g), false);
@@ -168,34 +157,8 @@ test('an engine killed with SIGKILL while serving is restarted and requests resu
   }
 });
 
-test('connector events are counted from engine logs and the janitor keeps the cache within budget', async () => {
-  const s = await makeStackDir();
-  // graceSeconds 1, not 0: with no grace the janitor may (correctly) evict the producer's folder between stage 1
-  // writing it and stage 2 reading it on a loaded machine, and the consumer then recomputes instead of hitting.
-  const cfg = { ...s.config, kv: { ...(s.config.kv as object), cache: { maxBytes: 1, graceSeconds: 1, intervalSeconds: 0.2 } } };
-  const { writeFile } = await import('node:fs/promises');
-  await writeFile(join(s.dir, 'pd.config.json'), JSON.stringify(cfg));
-  try {
-    assert.equal((await s.pd(['up', '-d', '--simulate'])).code, 0);
-    const prompt = 'the same prompt of a reasonable length, long enough to fill more than one block of sixteen tokens for sure';
-    assert.equal((await chat(s.ports.proxy, prompt)).status, 200);
-    // The consumer found the producer's KV folder: vLLM logs "External Cache Hit!" and pd counts it.
-    await waitFor('cache hit recorded', async () => (await s.state()).engines.find((e: any) => e.name === 'consumer-0').cacheHits >= 1);
-    const st = JSON.parse((await s.pd(['status', '--json'])).stdout);
-    assert.ok(st.engines.find((e: any) => e.name === 'consumer-0').cacheHits >= 1, 'pd status shows the hit');
-    const metrics = () => fetch(`http://127.0.0.1:${s.ports.proxy}/metrics`).then((r) => r.text());
-    assert.match(await metrics(), /pd_engine_kv_cache_hits_total\{engine="consumer-0"\} [1-9]/);
-    // maxBytes 1: every entry past its one-second grace period is evicted.
-    await waitFor('eviction', async () => /pd_kv_cache_evictions_total\{reason="size"\} [1-9]/.test(await metrics()));
-    await waitFor('folder evicted', async () => (await readdir(s.kv)).length === 0);
-  } finally {
-    await s.cleanup();
-  }
-});
-
 test('pd down does not wait out a pending restart back-off', async () => {
   const s = await makeStackDir();
-  const { writeFile } = await import('node:fs/promises');
   const cfg = {
     ...s.config,
     supervisor: { backoffMs: 60_000, stopGraceSeconds: 5 },
