@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { simEntryPath } from '../../src/sim/entry.js';
-import { startSim } from '../helpers/sim.js';
+import { startSim, type SimHandle } from '../helpers/sim.js';
 import { freePort } from '../helpers/ports.js';
 import { ArgError, parseSimArgs } from '../../src/sim/options.js';
 import { registeredConnectors, SIM_VLLM_VERSION } from '../../src/sim/versions.js';
@@ -22,6 +22,16 @@ function runToExit(args: string[], env: Record<string, string> = {}): Promise<{ 
       resolve({ code, out });
     });
   });
+}
+
+/** Stop `sim` with `sig`: exit 0 after "Shutting down FastAPI HTTP server." and uvicorn's lines, in order. */
+async function assertCleanShutdown(sim: SimHandle, sig: 'SIGTERM' | 'SIGINT'): Promise<void> {
+  const code = await sim.stop(sig);
+  assert.equal(code, 0, sig);
+  const out = sim.output();
+  const order = ['Shutting down FastAPI HTTP server.', 'INFO:     Shutting down', 'INFO:     Waiting for application shutdown.', 'INFO:     Application shutdown complete.'].map((s) => out.indexOf(s));
+  assert.ok(order.every((i) => i >= 0), `${sig}: all shutdown lines present`);
+  assert.ok(order[2]! < order[3]!, 'uvicorn order');
 }
 
 describe('start-up', () => {
@@ -85,7 +95,7 @@ describe('start-up', () => {
     assert.ok(!registeredConnectors(SIM_VLLM_VERSION).includes('FooConnector'));
   });
 
-  test('connector registry follows the version: SharedStorageConnector before 0.13, ExampleConnector from 0.13', async () => {
+  test('connector registry follows the version: SharedStorageConnector before 0.13, ExampleConnector from 0.13; SIGINT stops it cleanly', async () => {
     const port = String(await freePort());
     const kv = (name: string) => JSON.stringify({ kv_connector: name, kv_role: 'kv_both', kv_connector_extra_config: { shared_storage_path: '/tmp/pd-sim-never-written' } });
     // The process proves that PD_SIM_VLLM_VERSION reaches the connector factory; the registry of each version is
@@ -103,8 +113,10 @@ describe('start-up', () => {
       assert.match(ok.output(), /vLLM API server version 0\.13\.0/);
       const v = await fetch(`${ok.url}/version`);
       assert.deepEqual(await v.json(), { version: '0.13.0' });
+      // This engine is also the one stopped with SIGINT (the shutdown test below stops one with SIGTERM).
+      await assertCleanShutdown(ok, 'SIGINT');
     } finally {
-      await ok.stop();
+      await ok.stop('SIGKILL');
     }
   });
 
@@ -144,30 +156,24 @@ describe('shutdown', () => {
     clearTimeout(timer);
   });
 
-  test('the built simulator answers /health and a completion; SIGTERM and SIGINT: "Shutting down FastAPI HTTP server." and uvicorn lines, exit 0', async () => {
-    for (const sig of ['SIGTERM', 'SIGINT'] as const) {
-      const sim = await startSim();
-      if (sig === 'SIGTERM') {
-        // The built simulator as a whole: /health, then a completion, before it is stopped.
-        const h = await fetch(`${sim.url}/health`);
-        assert.equal(h.status, 200);
-        assert.equal(await h.text(), '');
-        const r = await fetch(`${sim.url}/v1/completions`, {
-          method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ model: 'sim-model', prompt: 'hello world', max_tokens: 4 }),
-        });
-        const body = (await r.json()) as { object: string; usage: { completion_tokens: number } };
-        assert.equal(r.status, 200);
-        assert.equal(body.object, 'text_completion');
-        assert.equal(body.usage.completion_tokens, 4);
-      }
-      const code = await sim.stop(sig);
-      assert.equal(code, 0, sig);
-      const out = sim.output();
-      const order = ['Shutting down FastAPI HTTP server.', 'INFO:     Shutting down', 'INFO:     Waiting for application shutdown.', 'INFO:     Application shutdown complete.'].map((s) => out.indexOf(s));
-      assert.ok(order.every((i) => i >= 0), `${sig}: all shutdown lines present`);
-      assert.ok(order[2]! < order[3]!, 'uvicorn order');
+  test('the built simulator answers /health and a completion; SIGTERM: "Shutting down FastAPI HTTP server." and uvicorn lines, exit 0', async () => {
+    const sim = await startSim();
+    try {
+      const h = await fetch(`${sim.url}/health`);
+      assert.equal(h.status, 200);
+      assert.equal(await h.text(), '');
+      const r = await fetch(`${sim.url}/v1/completions`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'sim-model', prompt: 'hello world', max_tokens: 4 }),
+      });
+      const body = (await r.json()) as { object: string; usage: { completion_tokens: number } };
+      assert.equal(r.status, 200);
+      assert.equal(body.object, 'text_completion');
+      assert.equal(body.usage.completion_tokens, 4);
+      await assertCleanShutdown(sim, 'SIGTERM');
+    } finally {
+      await sim.stop('SIGKILL');
     }
   });
 });
