@@ -68,8 +68,32 @@ export async function startSim(opts: StartSimOptions = {}): Promise<SimHandle> {
   hookExit();
   live.add(child);
   let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+  // Waiters on the output are woken by the output itself (no polling timers).
+  const waiters = new Set<() => void>();
+  const onData = (d: string): void => {
+    out += d;
+    for (const w of [...waiters]) w();
+  };
+  child.stdout.setEncoding('utf8').on('data', onData);
+  child.stderr.setEncoding('utf8').on('data', onData);
+  /** Resolves true once the output matches `re`, false after `timeoutMs` or once the process has exited without it. */
+  const outputMatch = (re: RegExp, timeoutMs: number): Promise<boolean> =>
+    new Promise((resolve) => {
+      if (re.test(out)) return resolve(true);
+      const done = (v: boolean): void => {
+        clearTimeout(timer);
+        waiters.delete(check);
+        resolve(v);
+      };
+      const check = (): void => {
+        if (re.test(out)) done(true);
+      };
+      const timer = setTimeout(() => done(re.test(out)), timeoutMs);
+      waiters.add(check);
+      void closed.then(() => done(re.test(out)));
+    });
+  // 'close' comes after the last output of an exited process ('exit' may come before it).
+  const closed = new Promise<void>((resolve) => child.on('close', () => resolve()));
   const exited = new Promise<number | null>((resolve) => {
     child.on('exit', (code) => {
       live.delete(child);
@@ -82,12 +106,10 @@ export async function startSim(opts: StartSimOptions = {}): Promise<SimHandle> {
     url,
     pid: child.pid!,
     output: () => out,
-    async waitForOutput(re: RegExp, timeoutMs = 5000) {
-      const end = Date.now() + timeoutMs;
-      while (!re.test(out)) {
-        if (Date.now() > end) throw new Error(`output did not match ${re} within ${timeoutMs} ms:\n${out}`);
-        await new Promise((r) => setTimeout(r, 20));
-      }
+    waitForOutput(re: RegExp, timeoutMs = 5000) {
+      return outputMatch(re, timeoutMs).then((matched) => {
+        if (!matched) throw new Error(`output did not match ${re} within ${timeoutMs} ms:\n${out}`);
+      });
     },
     exited,
     child,
@@ -104,6 +126,9 @@ export async function startSim(opts: StartSimOptions = {}): Promise<SimHandle> {
   const deadline = Date.now() + (opts.timeoutMs ?? 15_000);
   let exitedEarly = false;
   void exited.then(() => (exitedEarly = true));
+  // The simulator logs uvicorn's "Application startup complete." once it listens: wait for that line, then ask
+  // /health (polled only if it is not 200 yet).
+  await outputMatch(/Application startup complete\./, opts.timeoutMs ?? 15_000);
   while (Date.now() < deadline) {
     if (exitedEarly) throw new Error(`simulator exited during start-up:\n${out}`);
     try {

@@ -4,11 +4,50 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { CommanderError } from 'commander';
+import { buildProgram } from '../../src/cli/program.js';
 import { PD_BIN, runPd } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { freePort } from '../helpers/ports.js';
 import { startFakeEngine } from './fake-engine.js';
 import { post, until } from './harness.js';
+
+/**
+ * Run `pd ARGS` in this process the way src/cli/main.ts does: commander errors exit 2, the others through the
+ * commands' own error reporting (process.exitCode). stderr is captured; cwd is `cwd` for the config lookup.
+ */
+async function pdInProcess(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
+  const program = await buildProgram(args);
+  let stderr = '';
+  const write = process.stderr.write.bind(process.stderr);
+  const oldCwd = process.cwd();
+  const oldCode = process.exitCode;
+  process.exitCode = undefined;
+  const capture = (chunk: string | Uint8Array): boolean => {
+    stderr += String(chunk);
+    return true;
+  };
+  process.stderr.write = capture;
+  process.chdir(cwd);
+  let code: number;
+  try {
+    // A flag that is wrongly accepted would start a proxy that waits for a signal: fail instead of hanging.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      program.parseAsync(['node', 'pd', ...args]),
+      new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error(`pd ${args.join(' ')} did not exit`)), 10_000))),
+    ]).finally(() => clearTimeout(timer));
+    code = Number(process.exitCode ?? 0);
+  } catch (e) {
+    if (!(e instanceof CommanderError)) throw e;
+    code = 2;
+  } finally {
+    process.stderr.write = write;
+    process.chdir(oldCwd);
+    process.exitCode = oldCode;
+  }
+  return { code, stderr };
+}
 
 function runProxy(args: string[], cwd: string) {
   const child = spawn(process.execPath, [PD_BIN, 'proxy', ...args], { cwd, env: { PATH: process.env.PATH ?? '', NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -105,16 +144,24 @@ describe('pd proxy', () => {
         [['--engine-url', 'http://127.0.0.1:8100', '--connector', 'NixlConnector'], /--engine-url cannot be combined with --connector/],
         [['--engine-url', 'ftp://x'], /--engine-url/],
       ];
-      // two at a time: each case is a node start-up, and there are two cores
-      for (let i = 0; i < cases.length; i += 2) {
-        const batch = cases.slice(i, i + 2);
-        const results = await Promise.all(batch.map(([args]) => runPd(['proxy', ...args], { cwd: tmp.dir, timeoutMs: 20_000 })));
-        batch.forEach(([args, re], k) => {
-          const r = results[k]!;
-          assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
-          assert.match(r.stderr, re);
-          assert.doesNotMatch(r.stderr, /\n\s+at /);
-        });
+      // Every case through the real commander program and the real error reporter, in this process (a node
+      // start-up per case is what made this test slow) ...
+      for (const [args, re] of cases) {
+        const r = await pdInProcess(['proxy', ...args], tmp.dir);
+        assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
+        assert.match(r.stderr, re);
+        assert.doesNotMatch(r.stderr, /\n\s+at /);
+      }
+      // ... and the binary itself for the two ways a bad flag fails: commander refusing a value, and a UsageError
+      // thrown by the command (both must exit 2 without a stack trace).
+      const spawned = await Promise.all([
+        runPd(['proxy', '--rate-limit', 'fast'], { cwd: tmp.dir, timeoutMs: 20_000 }),
+        runPd(['proxy', '--engine-url', 'http://127.0.0.1:8100', '--decode-url', 'http://127.0.0.1:8200'], { cwd: tmp.dir, timeoutMs: 20_000 }),
+      ]);
+      for (const [k, re] of [/--rate-limit/, /--engine-url cannot be combined with --decode-url/].entries()) {
+        assert.equal(spawned[k]!.code, 2, spawned[k]!.stderr);
+        assert.match(spawned[k]!.stderr, re);
+        assert.doesNotMatch(spawned[k]!.stderr, /\n\s+at /);
       }
     } finally {
       await tmp.cleanup();

@@ -1,4 +1,5 @@
 /** Start a proxy in-process against given upstreams, with a captured log; stop everything afterwards. */
+import { request as httpRequest } from 'node:http';
 import { startProxy, type ProxyHandle, type ProxyMode } from '../../src/proxy/server.js';
 import { defaultConfig, type ProxyConfig } from '../../src/config/schema.js';
 import { startFakeEngine, type FakeEngine, type FakeEngineOptions } from './fake-engine.js';
@@ -96,4 +97,24 @@ export async function until(pred: () => boolean, timeoutMs = 5000, what = 'condi
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);
   }
+}
+
+/** vLLM's 400 for a body that is not application/json (its validation handler's envelope, type "Bad Request"). */
+export const MEDIA_TYPE_400 = JSON.stringify({
+  error: { message: `["Unsupported Media Type: Only 'application/json' is allowed"]`, type: 'Bad Request', param: null, code: 400 },
+});
+
+/** POST with exactly the given headers (fetch would add a content type of its own). */
+export function rawPost(url: string, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode!, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }

@@ -1,11 +1,16 @@
-/** The proxy against the real simulator processes (built dist/sim): SharedStorage and Nixl PD end to end. */
+/**
+ * The proxy against the real simulator processes (built dist/sim): SharedStorage and Nixl PD end to end, and a
+ * single-stage proxy over two plain engines. Every simulator-backed proxy check lives here so that the simulators
+ * are started once per configuration.
+ */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startSim, type SimHandle } from '../helpers/sim.js';
 import { tempDir } from '../helpers/tmp.js';
 import { startProxy, type ProxyHandle } from '../../src/proxy/server.js';
 import { defaultConfig } from '../../src/config/schema.js';
-import { post, chat } from './harness.js';
+import { post, chat, rawPost, MEDIA_TYPE_400 } from './harness.js';
+import { freePort } from '../helpers/ports.js';
 
 async function metric(url: string, name: string): Promise<number> {
   const text = await (await fetch(url + '/metrics')).text();
@@ -68,6 +73,19 @@ describe('proxy + simulator, ExampleConnector', () => {
     assert.equal(res.status, 200);
     assert.match(res.text, /data: \{"error":/);
   });
+  test('`curl -d` through pd: vLLM\'s 400, and the producer never prefilled it', async () => {
+    const [done0, prompts0] = [await metric(p.url, 'vllm:request_success_total'), await metric(p.url, 'vllm:prompt_tokens_total')];
+    const body = JSON.stringify({ model: 'sim-model', prompt: 'a prompt the producer must never see', max_tokens: 4 });
+    const res = await rawPost(proxy.url, '/v1/completions', body, { 'content-type': 'application/x-www-form-urlencoded' });
+    assert.equal(res.status, 400);
+    assert.equal(res.text, MEDIA_TYPE_400);
+    assert.equal(await metric(p.url, 'vllm:request_success_total'), done0, 'no request finished on the producer');
+    assert.equal(await metric(p.url, 'vllm:prompt_tokens_total'), prompts0, 'no prompt token prefilled');
+    // and the same request as JSON goes through both stages
+    const ok = await rawPost(proxy.url, '/v1/completions', body, { 'content-type': 'application/json' });
+    assert.equal(ok.status, 200, ok.text);
+    assert.ok((await metric(p.url, 'vllm:prompt_tokens_total')) > prompts0, 'the JSON request was prefilled');
+  });
 });
 
 describe('proxy + simulator, NixlConnector', () => {
@@ -75,9 +93,11 @@ describe('proxy + simulator, NixlConnector', () => {
   const lines: string[] = [];
   before(async () => {
     const kv = { kv_connector: 'NixlConnector', kv_role: 'kv_both' };
+    // Each engine binds its own side channel: ephemeral ports, so that parallel test files never collide.
+    const [side0, side1] = [await freePort(), await freePort()];
     [p, c] = await Promise.all([
-      startSim({ kvConfig: kv, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: '5601' } }),
-      startSim({ kvConfig: kv, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: '5602' } }),
+      startSim({ kvConfig: kv, env: { VLLM_NIXL_SIDE_CHANNEL_HOST: '127.0.0.1', VLLM_NIXL_SIDE_CHANNEL_PORT: String(side0) } }),
+      startSim({ kvConfig: kv, env: { VLLM_NIXL_SIDE_CHANNEL_HOST: '127.0.0.1', VLLM_NIXL_SIDE_CHANNEL_PORT: String(side1) } }),
     ]);
     proxy = await proxyFor(p, c, 'NixlConnector', lines);
   });
@@ -92,5 +112,41 @@ describe('proxy + simulator, NixlConnector', () => {
     assert.ok(!lines.some((l) => l.includes('kv_transfer_params') && l.startsWith('warning')), lines.join('\n'));
     assert.ok((await metric(c.url, 'vllm:external_prefix_cache_hits_total')) > 0, 'consumer pulled the KV remotely');
     assert.equal(await metric(proxy.url, 'pd_proxy_kv_transfer_params_missing_total'), 0);
+  });
+});
+
+describe('single-stage against the simulator (data parallel: two engines, no KV connector)', () => {
+  let a: SimHandle, b: SimHandle, proxy: ProxyHandle;
+  before(async () => {
+    [a, b] = await Promise.all([startSim(), startSim()]);
+    proxy = await startProxy({
+      ...defaultConfig().proxy,
+      host: '127.0.0.1',
+      port: 0,
+      balance: 'round-robin',
+      mode: 'single-stage',
+      engines: [
+        { name: 'engine-0', url: a.url },
+        { name: 'engine-1', url: b.url },
+      ],
+      connector: null,
+      log: () => undefined,
+    });
+  });
+  after(async () => {
+    await proxy?.close();
+    await Promise.all([a?.stop(), b?.stop()]);
+  });
+
+  test('streamed chat completions are served by both engines in turn', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await post(proxy.url + '/v1/chat/completions', chat({ model: 'sim-model', stream: true, max_tokens: 5 }));
+      assert.equal(res.status, 200, res.text);
+      assert.ok(res.text.trimEnd().endsWith('data: [DONE]'));
+    }
+    for (const sim of [a, b]) {
+      const m = await (await fetch(sim.url + '/metrics')).text();
+      assert.match(m, /^vllm:request_success_total\{[^}]*\} 1/m, `one request on ${sim.url}`);
+    }
   });
 });

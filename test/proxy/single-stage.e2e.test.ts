@@ -5,10 +5,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { rig, chat, post, until, type Rig } from './harness.js';
-import { startSim, type SimHandle } from '../helpers/sim.js';
 import { freePort } from '../helpers/ports.js';
 import { startFakeEngine } from './fake-engine.js';
-import { startProxy, type ProxyHandle } from '../../src/proxy/server.js';
+import { startProxy } from '../../src/proxy/server.js';
 import { defaultConfig } from '../../src/config/schema.js';
 
 describe('single-stage routing', () => {
@@ -124,41 +123,5 @@ describe('single-stage limits and failures', () => {
       startProxy({ ...defaultConfig().proxy, port: 0, mode: 'single-stage', engines: [], connector: null }),
       /at least one engine/,
     );
-  });
-});
-
-describe('single-stage against the simulator (data parallel: two engines, no KV connector)', () => {
-  let a: SimHandle, b: SimHandle, proxy: ProxyHandle;
-  before(async () => {
-    [a, b] = await Promise.all([startSim(), startSim()]);
-    proxy = await startProxy({
-      ...defaultConfig().proxy,
-      host: '127.0.0.1',
-      port: 0,
-      balance: 'round-robin',
-      mode: 'single-stage',
-      engines: [
-        { name: 'engine-0', url: a.url },
-        { name: 'engine-1', url: b.url },
-      ],
-      connector: null,
-      log: () => undefined,
-    });
-  });
-  after(async () => {
-    await proxy?.close();
-    await Promise.all([a?.stop(), b?.stop()]);
-  });
-
-  test('streamed chat completions are served by both engines in turn', async () => {
-    for (let i = 0; i < 2; i++) {
-      const res = await post(proxy.url + '/v1/chat/completions', chat({ model: 'sim-model', stream: true, max_tokens: 5 }));
-      assert.equal(res.status, 200, res.text);
-      assert.ok(res.text.trimEnd().endsWith('data: [DONE]'));
-    }
-    for (const sim of [a, b]) {
-      const m = await (await fetch(sim.url + '/metrics')).text();
-      assert.match(m, /^vllm:request_success_total\{[^}]*\} 1/m, `one request on ${sim.url}`);
-    }
   });
 });

@@ -6,33 +6,8 @@
  */
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { request as httpRequest } from 'node:http';
-import { rig, chat, post, type Rig } from './harness.js';
+import { rig, chat, post, rawPost, MEDIA_TYPE_400, type Rig } from './harness.js';
 import { sseChunk } from './fake-engine.js';
-import { startSim, type SimHandle } from '../helpers/sim.js';
-import { tempDir } from '../helpers/tmp.js';
-import { startProxy, type ProxyHandle } from '../../src/proxy/server.js';
-import { defaultConfig } from '../../src/config/schema.js';
-
-/** vLLM's 400 for a body that is not application/json (its validation handler's envelope, type "Bad Request"). */
-const MEDIA_TYPE_400 = JSON.stringify({
-  error: { message: `["Unsupported Media Type: Only 'application/json' is allowed"]`, type: 'Bad Request', param: null, code: 400 },
-});
-
-/** POST with exactly the given headers (fetch would add a content type of its own). */
-function rawPost(url: string, path: string, body: string, headers: Record<string, string>): Promise<{ status: number; text: string }> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: u.hostname, port: u.port, path, method: 'POST', headers: { 'content-length': Buffer.byteLength(body), ...headers } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, text }));
-    });
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 describe('content type: refused with vLLM\'s 400 before any engine', () => {
   let r: Rig;
@@ -146,42 +121,5 @@ describe('a generation that fails after the prefill is counted and logged', () =
     } finally {
       await r.close();
     }
-  });
-});
-
-describe('content type against the simulator', () => {
-  let dir: { dir: string; cleanup: () => Promise<void> };
-  let p: SimHandle, c: SimHandle, proxy: ProxyHandle;
-  before(async () => {
-    dir = await tempDir('pd-proxy-ct-');
-    const kv = (role: string) => ({ kv_connector: 'ExampleConnector', kv_role: role, kv_connector_extra_config: { shared_storage_path: dir.dir } });
-    [p, c] = await Promise.all([startSim({ kvConfig: kv('kv_producer') }), startSim({ kvConfig: kv('kv_consumer') })]);
-    proxy = await startProxy({
-      ...defaultConfig().proxy,
-      host: '127.0.0.1',
-      port: 0,
-      producers: [{ name: 'producer-0', url: p.url }],
-      consumers: [{ name: 'consumer-0', url: c.url }],
-      connector: 'ExampleConnector',
-      log: () => undefined,
-    });
-  });
-  after(async () => {
-    await proxy?.close();
-    await Promise.all([p?.stop(), c?.stop()]);
-    await dir?.cleanup();
-  });
-
-  test('`curl -d` through pd: vLLM\'s 400, and the producer never prefilled it', async () => {
-    const body = JSON.stringify({ model: 'sim-model', prompt: 'a prompt the producer must never see', max_tokens: 4 });
-    const res = await rawPost(proxy.url, '/v1/completions', body, { 'content-type': 'application/x-www-form-urlencoded' });
-    assert.equal(res.status, 400);
-    assert.equal(res.text, MEDIA_TYPE_400);
-    const m = await (await fetch(p.url + '/metrics')).text();
-    assert.doesNotMatch(m, /^vllm:request_success_total\{[^}]*\} [1-9]/m, 'no request finished on the producer');
-    assert.doesNotMatch(m, /^vllm:prompt_tokens_total\{[^}]*\} [1-9]/m, 'no prompt token prefilled');
-    // and the same request as JSON goes through both stages
-    const ok = await rawPost(proxy.url, '/v1/completions', body, { 'content-type': 'application/json' });
-    assert.equal(ok.status, 200, ok.text);
   });
 });

@@ -3,10 +3,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../helpers/ports.js';
+import { runSim } from '../../src/sim/run.js';
 
 const PD = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
 
-test('pd sim passes the vllm serve command line through untouched and stops on SIGTERM', async () => {
+test('pd sim passes the vllm serve command line through untouched (before pd\'s own option parsing) and stops on SIGTERM', async () => {
   const port = await freePort();
   const child = spawn(process.execPath, [PD, 'sim', 'serve', 'M', '--host', '127.0.0.1', '--port', String(port), '--max-model-len', '10', '--enforce-eager', '--gpu-memory-utilization=0.8'], {
     env: { ...process.env, PD_SIM_ZERO_LATENCY: '1' },
@@ -39,17 +40,27 @@ test('pd sim passes the vllm serve command line through untouched and stops on S
   }
 });
 
-test('pd sim --help lists the simulator knobs', async () => {
-  const child = spawn(process.execPath, [PD, 'sim', '--help'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** runSim, which `pd sim` hands its arguments to untouched (the test above runs that through the pd binary), in this process. */
+async function simStdout(args: string[], env: Record<string, string> = {}): Promise<{ code: number; out: string }> {
   let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+  const write = process.stdout.write.bind(process.stdout);
+  process.stdout.write = (c: string | Uint8Array): boolean => ((out += String(c)), true);
+  try {
+    return { code: await runSim(args, { env, prog: 'pd sim', handleSignals: false }), out };
+  } finally {
+    process.stdout.write = write;
+  }
+}
+
+test('pd sim --help lists the simulator knobs', async () => {
+  const { code, out } = await simStdout(['--help']);
   assert.equal(code, 0);
+  assert.match(out, /^usage: pd sim serve MODEL/);
   for (const s of ['--sim-startup-delay', 'PD_SIM_ZERO_LATENCY', 'PD_SIM_VLLM_VERSION', 'X-PD-Sim-Fault', '--max-num-seqs']) assert.ok(out.includes(s), s);
 });
 
 test('pd sim --version is the simulated vLLM version, not pd\'s', async () => {
-  const { execFileSync } = await import('node:child_process');
-  const out = execFileSync(process.execPath, [PD, 'sim', '--version'], { env: { ...process.env, PD_SIM_VLLM_VERSION: '0.13.2' } }).toString().trim();
-  assert.equal(out, '0.13.2');
+  const { code, out } = await simStdout(['--version'], { PD_SIM_VLLM_VERSION: '0.13.2' });
+  assert.equal(code, 0);
+  assert.equal(out.trim(), '0.13.2');
 });

@@ -1,5 +1,8 @@
 /**
  * Conformance: NixlConnector.
+ * - nixl_connector.py request_finished: a do_remote_decode prefill returns kv_transfer_params (engine id, block ids,
+ *   side-channel host and port); a decode given them pulls instead of prefilling; malformed params are ignored with
+ *   a warning.
  * - vllm/envs.py VLLM_NIXL_SIDE_CHANNEL_HOST (localhost) / VLLM_NIXL_SIDE_CHANNEL_PORT (5600); nixl_connector.py binds
  *   the handshake listener there (+ the data-parallel rank), so two engines on one port fail like a zmq bind.
  * - nixl_connector.py get_num_new_matched_tokens: with do_remote_prefill, len(prompt) - num_computed_tokens external
@@ -13,9 +16,13 @@ import { spawnSync } from 'node:child_process';
 import { startSim, type SimHandle } from '../helpers/sim.js';
 import { freePort } from '../helpers/ports.js';
 import { simEntryPath } from '../../src/sim/entry.js';
-import { postJson } from './sse.js';
+import { assertSameShape, fixture, postJson } from './sse.js';
 import { promptOfLength } from '../../src/sim/tokenizer.js';
 
+const metric = (text: string, name: string, labels = ''): number => {
+  const m = new RegExp(`^${name.replace(/[:]/g, '\\$&')}\\{[^}]*${labels}[^}]*\\} (\\S+)$`, 'm').exec(text);
+  return m ? Number(m[1]) : NaN;
+};
 const nixl = (extra: object = {}) => ({ kv_connector: 'NixlConnector', kv_role: 'kv_both', ...extra });
 
 describe('NIXL side channel and load failures', () => {
@@ -34,6 +41,32 @@ describe('NIXL side channel and load failures', () => {
   });
   after(async () => {
     await Promise.all([prefill.stop(), decodeFail.stop(), decodeRecompute.stop()]);
+  });
+
+  test('a do_remote_decode prefill returns the params; a decode with them skips prefill; bad params warn', async () => {
+    const lookups = async (result: string): Promise<number> => metric(await (await fetch(`${decodeFail.url}/metrics`)).text(), 'pd_sim_kv_lookups_total', `result="${result}"`);
+    const [hits0, misses0] = [await lookups('hit'), await lookups('miss')];
+    const prompt = promptOfLength(50, 9);
+    const r = await postJson(`${prefill.url}/v1/completions`, {
+      prompt, max_tokens: 1,
+      kv_transfer_params: { do_remote_decode: true, do_remote_prefill: false, remote_engine_id: null, remote_block_ids: null, remote_host: null, remote_port: null },
+    });
+    const params = r.json.kv_transfer_params;
+    assertSameShape(params, fixture('nixl-kv-transfer-params.json'));
+    assert.equal(params.remote_engine_id, 'prefill-0');
+    assert.equal(params.remote_port, sidePort);
+    assert.equal(params.remote_block_ids.length, 4);
+    const ok = await postJson(`${decodeFail.url}/v1/completions`, { prompt, max_tokens: 3, kv_transfer_params: params });
+    assert.equal(ok.status, 200);
+    assert.equal(ok.json.kv_transfer_params, null);
+    const bad = await postJson(`${decodeFail.url}/v1/completions`, { prompt, max_tokens: 3, kv_transfer_params: { do_remote_prefill: true } });
+    assert.equal(bad.status, 200);
+    await decodeFail.waitForOutput(/WARNING .*Got invalid KVTransferParams: \{'do_remote_prefill': True\}\. This request will not utilize KVTransfer/);
+    assert.equal(await lookups('hit'), (hits0 || 0) + 1);
+    assert.equal(await lookups('miss'), (misses0 || 0) + 1);
+    // Without do_remote_decode no params come back.
+    const plain = await postJson(`${prefill.url}/v1/completions`, { prompt, max_tokens: 1 });
+    assert.equal(plain.json.kv_transfer_params, null);
   });
 
   test('a second engine on the same side-channel port fails to start like a zmq bind', () => {

@@ -157,9 +157,87 @@ describe('HTTP conformance with vLLM shapes', () => {
     assert.equal(tooMany.json.error.code, 400);
   });
 
+  // Content-Type of JSON routes. vllm/entrypoints/utils.py validate_json_request (a dependency of /v1/completions,
+  // /v1/chat/completions, /tokenize, /detokenize …): `content_type.split(";", maxsplit=1)[0]` of the lower-cased
+  // header must be exactly "application/json", else RequestValidationError(["Unsupported Media Type: Only
+  // 'application/json' is allowed"]), answered with 400 and vLLM's error envelope (type "Bad Request").
+  // The API-key middleware runs first (401 before 400).
+  const REFUSAL = { error: { message: `["Unsupported Media Type: Only 'application/json' is allowed"]`, type: 'Bad Request', param: null, code: 400 } };
+  const postAs = (path: string, contentType: string | null, withKey = true): Promise<Response> => {
+    const headers: Record<string, string> = withKey ? { ...auth } : {};
+    if (contentType !== null) headers['content-type'] = contentType;
+    return fetch(`${sim.url}${path}`, { method: 'POST', headers, body: JSON.stringify({ prompt: 'hello', max_tokens: 1 }) });
+  };
+
+  test('Content-Type: a generation request without application/json is refused with 400 in vLLM\'s envelope', async () => {
+    for (const ct of [null, 'text/plain', 'application/x-www-form-urlencoded', 'application/jsonl', 'application/json ; charset=utf-8']) {
+      const r = await postAs('/v1/completions', ct);
+      assert.equal(r.status, 400, String(ct));
+      assert.deepEqual(await r.json(), REFUSAL);
+    }
+    // curl -d sends application/x-www-form-urlencoded: refused on every JSON route.
+    for (const path of ['/v1/chat/completions', '/tokenize', '/detokenize']) {
+      const r = await postAs(path, 'application/x-www-form-urlencoded');
+      assert.equal(r.status, 400, path);
+      assert.deepEqual(await r.json(), REFUSAL);
+    }
+  });
+
+  test('Content-Type: application/json with parameters and in any case is accepted; the API key is checked first', async () => {
+    for (const ct of ['application/json', 'application/json; charset=utf-8', 'Application/JSON']) assert.equal((await postAs('/v1/completions', ct)).status, 200, ct);
+    assert.equal((await postAs('/v1/completions', 'text/plain', false)).status, 401);
+  });
+
+  // Streaming usage. vllm/entrypoints/openai/utils.py should_include_usage (serving_chat.py / serving_completion.py):
+  // with stream_options: include_usage = stream_options.include_usage or --enable-force-include-usage,
+  // continuous = include_usage and stream_options.continuous_usage_stats; without: include_usage =
+  // --enable-force-include-usage, continuous = False. The final usage chunk has `choices: []`; continuous usage puts
+  // `usage` on every chunk. vllm/entrypoints/openai/protocol.py: stream_options without stream=True is a 400.
+  const chunksOf = (text: string): any[] => sseData(text).slice(0, -1).map((d) => JSON.parse(d));
+  const streamBody = (so?: object) => ({ prompt: 'hello there', max_tokens: 3, stream: true, ...(so ? { stream_options: so } : {}) });
+
+  test('stream usage: default none; include_usage: one final usage chunk; continuous_usage_stats: usage on every chunk', async () => {
+    const none = chunksOf((await postJson(`${sim.url}/v1/completions`, streamBody(), auth)).text);
+    assert.ok(none.every((c) => c.usage === null || c.usage === undefined));
+    const noInclude = chunksOf((await postJson(`${sim.url}/v1/completions`, streamBody({ include_usage: false, continuous_usage_stats: true }), auth)).text);
+    assert.ok(noInclude.every((c) => !c.usage), 'continuous_usage_stats needs include_usage');
+    const inc = chunksOf((await postJson(`${sim.url}/v1/completions`, streamBody({ include_usage: true }), auth)).text);
+    assert.deepEqual(inc.at(-1).choices, []);
+    assert.equal(inc.at(-1).usage.completion_tokens, 3);
+    assert.ok(inc.slice(0, -1).every((c) => c.usage === null));
+    const cont = chunksOf((await postJson(`${sim.url}/v1/completions`, streamBody({ include_usage: true, continuous_usage_stats: true }), auth)).text);
+    assert.deepEqual(cont.slice(0, -1).map((c) => c.usage.completion_tokens), [1, 2, 3]);
+  });
+
+  test('errors carry vLLM\'s param: VLLMValidationError(parameter=...) since 0.14; stream_options need stream=True', async () => {
+    const r = await postJson(`${sim.url}/v1/completions`, { prompt: 'x', max_tokens: 0 }, auth);
+    assert.equal(r.status, 400);
+    assert.deepEqual(r.json.error, { message: 'max_tokens must be at least 1, got 0. (parameter=max_tokens, value=0)', type: 'BadRequestError', param: 'max_tokens', code: 400 });
+    const so = await postJson(`${sim.url}/v1/completions`, { prompt: 'x', stream_options: { include_usage: true } }, auth);
+    assert.equal(so.status, 400);
+    assert.match(so.json.error.message, /Stream options can only be defined when `stream=True`/);
+  });
+
   test('logs: uvicorn access lines per request', async () => {
     await postJson(`${sim.url}/v1/completions`, { prompt: 'x', max_tokens: 1 }, auth);
     await sim.waitForOutput(/INFO: {5}127\.0\.0\.1:\d+ - "POST \/v1\/completions HTTP\/1\.1" 200 OK/);
     await sim.waitForOutput(/INFO: {5}127\.0\.0\.1:\d+ - "GET \/v1\/models HTTP\/1\.1" 401 Unauthorized/);
+  });
+});
+
+describe('stream usage with --enable-force-include-usage', () => {
+  let forced: SimHandle;
+  before(async () => {
+    forced = await startSim({ args: ['--enable-force-include-usage'] });
+  });
+  after(async () => {
+    await forced.stop();
+  });
+
+  test('the usage chunk comes without stream_options', async () => {
+    const data = sseData((await postJson(`${forced.url}/v1/chat/completions`, { messages: [{ role: 'user', content: 'x' }], max_tokens: 2, stream: true })).text);
+    const forcedChunks = data.slice(0, -1).map((d) => JSON.parse(d));
+    assert.deepEqual(forcedChunks.at(-1).choices, []);
+    assert.equal(forcedChunks.at(-1).usage.completion_tokens, 2);
   });
 });

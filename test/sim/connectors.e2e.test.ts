@@ -4,8 +4,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { startSim, type SimHandle } from '../helpers/sim.js';
 import { tempDir } from '../helpers/tmp.js';
-import { freePort } from '../helpers/ports.js';
-import { postJson, assertSameShape, fixture } from './sse.js';
+import { postJson } from './sse.js';
 import { promptOfLength, tokenize } from '../../src/sim/tokenizer.js';
 import { saveFolderName, layerNames } from '../../src/sim/kv/shared-storage.js';
 
@@ -67,48 +66,5 @@ describe('ExampleConnector producer -> consumer through real processes', () => {
     await postJson(`${consumer.url}/v1/completions`, { prompt, max_tokens: 1 });
     const m = await (await fetch(`${consumer.url}/metrics`)).text();
     assert.equal(metric(m, 'pd_sim_kv_lookups_total', 'result="miss"'), 1);
-  });
-});
-
-describe('NixlConnector kv_transfer_params', () => {
-  let p: SimHandle;
-  let d: SimHandle;
-  let sidePort = 0;
-  before(async () => {
-    // Each engine binds its own side channel (VLLM_NIXL_SIDE_CHANNEL_PORT), as real ones must.
-    sidePort = await freePort();
-    const decodeSide = await freePort();
-    [p, d] = await Promise.all([
-      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both', engine_id: 'prefill-0' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: String(sidePort) } }),
-      startSim({ kvConfig: { kv_connector: 'NixlConnector', kv_role: 'kv_both' }, env: { VLLM_NIXL_SIDE_CHANNEL_PORT: String(decodeSide) } }),
-    ]);
-  });
-  after(async () => {
-    await Promise.all([p?.stop(), d?.stop()]);
-  });
-
-  test('a do_remote_decode prefill returns the params; a decode with them skips prefill; bad params warn', async () => {
-    const prompt = promptOfLength(50, 3);
-    const r = await postJson(`${p.url}/v1/completions`, {
-      prompt, max_tokens: 1,
-      kv_transfer_params: { do_remote_decode: true, do_remote_prefill: false, remote_engine_id: null, remote_block_ids: null, remote_host: null, remote_port: null },
-    });
-    const params = r.json.kv_transfer_params;
-    assertSameShape(params, fixture('nixl-kv-transfer-params.json'));
-    assert.equal(params.remote_engine_id, 'prefill-0');
-    assert.equal(params.remote_port, sidePort);
-    assert.equal(params.remote_block_ids.length, 4);
-    const ok = await postJson(`${d.url}/v1/completions`, { prompt, max_tokens: 3, kv_transfer_params: params });
-    assert.equal(ok.status, 200);
-    assert.equal(ok.json.kv_transfer_params, null);
-    const bad = await postJson(`${d.url}/v1/completions`, { prompt, max_tokens: 3, kv_transfer_params: { do_remote_prefill: true } });
-    assert.equal(bad.status, 200);
-    await d.waitForOutput(/WARNING .*Got invalid KVTransferParams: \{'do_remote_prefill': True\}\. This request will not utilize KVTransfer/);
-    const m = await (await fetch(`${d.url}/metrics`)).text();
-    assert.equal(metric(m, 'pd_sim_kv_lookups_total', 'result="hit"'), 1);
-    assert.equal(metric(m, 'pd_sim_kv_lookups_total', 'result="miss"'), 1);
-    // Without do_remote_decode no params come back.
-    const plain = await postJson(`${p.url}/v1/completions`, { prompt, max_tokens: 1 });
-    assert.equal(plain.json.kv_transfer_params, null);
   });
 });
