@@ -12,14 +12,23 @@ import { exitCodeOf } from '../../src/cli/run-command.js';
 import type { CliResult } from '../helpers/cli.js';
 
 let queue: Promise<unknown> = Promise.resolve();
+/** The deadline's rejection, told apart from the command's own errors. */
+class Overdue extends Error {}
 
-export function runPdInProcess(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> } = {}): Promise<CliResult> {
+export interface InProcessOptions {
+  cwd?: string;
+  env?: Record<string, string | undefined>;
+  /** Fail when the command has not finished by then (a wrongly accepted flag may start a server that waits). */
+  timeoutMs?: number;
+}
+
+export function runPdInProcess(args: string[], opts: InProcessOptions = {}): Promise<CliResult> {
   const run = queue.then(() => runNow(args, opts));
   queue = run.catch(() => undefined);
   return run;
 }
 
-async function runNow(args: string[], opts: { cwd?: string; env?: Record<string, string | undefined> }): Promise<CliResult> {
+async function runNow(args: string[], opts: InProcessOptions): Promise<CliResult> {
   const savedCwd = process.cwd();
   const savedEnv: Record<string, string | undefined> = {};
   for (const [k, v] of Object.entries(opts.env ?? {})) {
@@ -39,9 +48,16 @@ async function runNow(args: string[], opts: { cwd?: string; env?: Record<string,
     // As src/cli/main.ts does.
     const program = await buildProgram(args);
     try {
-      await program.parseAsync(['node', 'pd', ...args]);
+      let timer: NodeJS.Timeout | undefined;
+      const deadline =
+        opts.timeoutMs === undefined
+          ? null
+          : new Promise<never>((_r, reject) => (timer = setTimeout(() => reject(new Overdue()), opts.timeoutMs)));
+      const run = program.parseAsync(['node', 'pd', ...args]);
+      await (deadline ? Promise.race([run, deadline]) : run).finally(() => clearTimeout(timer));
       code = typeof process.exitCode === 'number' ? process.exitCode : 0;
     } catch (e) {
+      if (e instanceof Overdue) throw new Error(`pd ${args.join(' ')} did not finish within ${opts.timeoutMs} ms`);
       code = exitCodeOf(e);
     }
   } finally {

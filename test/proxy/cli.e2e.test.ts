@@ -4,49 +4,16 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CommanderError } from 'commander';
-import { buildProgram } from '../../src/cli/program.js';
-import { PD_BIN, runPd } from '../helpers/cli.js';
+import { runPdInProcess } from '../cli/in-process.js';
+import { PD_BIN, runPd, type CliResult } from '../helpers/cli.js';
 import { tempDir } from '../helpers/tmp.js';
 import { freePort } from '../helpers/ports.js';
 import { startFakeEngine } from './fake-engine.js';
 import { post, until } from './harness.js';
 
-/**
- * Run `pd ARGS` in this process the way src/cli/main.ts does: commander errors exit 2, the others through the
- * commands' own error reporting (process.exitCode). stderr is captured; cwd is `cwd` for the config lookup.
- */
-async function pdInProcess(args: string[], cwd: string): Promise<{ code: number; stderr: string }> {
-  const program = await buildProgram(args);
-  let stderr = '';
-  const write = process.stderr.write.bind(process.stderr);
-  const oldCwd = process.cwd();
-  const oldCode = process.exitCode;
-  process.exitCode = undefined;
-  const capture = (chunk: string | Uint8Array): boolean => {
-    stderr += String(chunk);
-    return true;
-  };
-  process.stderr.write = capture;
-  process.chdir(cwd);
-  let code: number;
-  try {
-    // A flag that is wrongly accepted would start a proxy that waits for a signal: fail instead of hanging.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([
-      program.parseAsync(['node', 'pd', ...args]),
-      new Promise((_r, reject) => (timer = setTimeout(() => reject(new Error(`pd ${args.join(' ')} did not exit`)), 10_000))),
-    ]).finally(() => clearTimeout(timer));
-    code = Number(process.exitCode ?? 0);
-  } catch (e) {
-    if (!(e instanceof CommanderError)) throw e;
-    code = 2;
-  } finally {
-    process.stderr.write = write;
-    process.chdir(oldCwd);
-    process.exitCode = oldCode;
-  }
-  return { code, stderr };
+/** `pd ARGS` in this process (test/cli/in-process.ts); a flag wrongly accepted would start a proxy: fail instead. */
+function pdInProcess(args: string[], cwd: string): Promise<CliResult> {
+  return runPdInProcess(args, { cwd, timeoutMs: 10_000 });
 }
 
 function runProxy(args: string[], cwd: string) {
