@@ -7,7 +7,7 @@
 // The test files are bundled by esbuild into .test-dist/ (about a second; node_modules stay external, shared code
 // split into chunks) instead of being compiled on load by tsx in every test process: that costs half a CPU second
 // per file. `import.meta.url` keeps pointing at the source file, so paths resolve as they do from the sources.
-// The unit files (no pd or simulator process) run together in one process; each other file gets its own.
+// The unit files (no pd or simulator process) run together in one process; the others in a few groups.
 //
 // Safety net for processes a killed or timed-out test could not clean up: the runner lives in its own process
 // group (killed as a whole at the end), every temp dir is created under one root, and any pd stack whose state
@@ -87,16 +87,39 @@ await build({
 });
 const bundled = (f) => join(outDir, f.replace(/\.ts$/, '.mjs'));
 const units = files.filter((f) => !needsBuild(f));
-const own = files.filter((f) => needsBuild(f));
-const runList = own.map(bundled);
-if (units.length > 0) {
-  const entry = join(outDir, 'unit-files.test.mjs');
-  writeFileSync(entry, units.map((f) => `import ${JSON.stringify('./' + relative(outDir, bundled(f)))};`).join('\n') + '\n');
-  runList.unshift(entry);
+/**
+ * Longest first, so that no long file starts last and runs alone: a file's weight is the processes it starts
+ * (stacks, simulators, pd commands, benchmark runs), read from its text.
+ */
+function weight(file) {
+  const text = readFileSync(join(root, file), 'utf8');
+  const count = (re) => (text.match(re) ?? []).length;
+  return 8 * count(/'up'|bench', 'matrix'/g) + 3 * count(/startSim\(|startSims\(|spawnPd\(/g) + count(/runPd\(|s\.pd\(|spawn\(/g);
+}
+const own = files.filter((f) => needsBuild(f)).map((f) => [f, weight(f) + 1]).sort((a, b) => b[1] - a[1]);
+
+/** One process for several files: an entry that imports their bundles (their tests then run one after another). */
+function entryFor(name, members) {
+  const entry = join(outDir, `${name}.test.mjs`);
+  writeFileSync(entry, members.map((f) => `import ${JSON.stringify('./' + relative(outDir, bundled(f)))};`).join('\n') + '\n');
+  return entry;
 }
 
+// The files that start processes share a few test processes too (a node process and its bundle cost about half a
+// CPU second): PD_TEST_GROUPS groups, filled longest file first into the lightest group.
+const groupCount = Math.max(1, Math.min(own.length, Number(process.env.PD_TEST_GROUPS ?? 4)));
+const groups = Array.from({ length: groupCount }, () => ({ load: 0, members: [] }));
+for (const [f, w] of own) {
+  const g = groups.reduce((a, b) => (b.load < a.load ? b : a));
+  g.members.push(f);
+  g.load += w;
+}
+const runList = groups.filter((g) => g.members.length > 0).map((g, i) => entryFor(`e2e-group-${i + 1}`, g.members));
+if (units.length > 0) runList.unshift(entryFor('unit-files', units));
+
 const tmpRoot = mkdtempSync(join(tmpdir(), 'pd-tests-'));
-const concurrency = process.env.PD_TEST_CONCURRENCY ?? '2';
+// Three files at a time on two cores: e2e files spend part of their time waiting on child processes and sockets.
+const concurrency = process.env.PD_TEST_CONCURRENCY ?? '3';
 const child = spawn(
   process.execPath,
   ['--enable-source-maps', '--test', `--test-concurrency=${concurrency}`, '--test-timeout=600000', ...runList],

@@ -34,6 +34,8 @@ export function formatAgo(thenMs: number, nowMs: number = Date.now()): string {
   return `${(d / 86_400).toFixed(1)} d ago`;
 }
 
+/** 1234567 → "1,234,567" (by hand: the first Intl call loads ICU data, ~20 ms of a short CLI run). */
 export function formatCount(n: number): string {
-  return n.toLocaleString('en-US');
+  if (!Number.isSafeInteger(n)) return n.toLocaleString('en-US');
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
