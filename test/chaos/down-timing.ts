@@ -38,7 +38,7 @@ try {
       producers: [{ gpus: [0], host: '127.0.0.1', port: producer }],
       consumers: [{ gpus: [1], host: '127.0.0.1', port: consumer }],
       proxy: { host: '127.0.0.1', port: proxy },
-      kv: { connector: 'SharedStorageConnector', sharedStoragePath: join(kvRoot, 'kv') },
+      kv: { connector: 'auto', sharedStoragePath: join(kvRoot, 'kv') },
       stateDir: join(dir, 'state'),
     }),
   );

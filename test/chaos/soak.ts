@@ -108,7 +108,7 @@ async function main(): Promise<number> {
     producers: Array.from({ length: nP }, (_, i) => engine(i, ports[1 + i]!)),
     consumers: Array.from({ length: nC }, (_, i) => engine(nP + i, ports[1 + nP + i]!)),
     proxy: { host: '127.0.0.1', port: ports[0]!, rateLimit: 0, healthIntervalMs: 500 },
-    kv: { connector: 'SharedStorageConnector', sharedStoragePath: join(kvRoot, 'kv'), cache: { maxBytes: 64 * 2 ** 20, graceSeconds: 5, intervalSeconds: 2 } },
+    kv: { connector: 'auto', sharedStoragePath: join(kvRoot, 'kv'), cache: { maxBytes: 64 * 2 ** 20, graceSeconds: 5, intervalSeconds: 2 } },
     health: { timeoutSeconds: 60, intervalMs: 100 },
     // Kills are the point: the budget must not leave engines down for good during the soak.
     supervisor: { maxRestarts: 1000, restartWindowSeconds: 60, backoffMs: 200, stopGraceSeconds: 5 },

@@ -141,7 +141,7 @@ function peakRssMb(pid: number | undefined): number | null {
 /** Our proxy: the built CLI (`pd proxy`, all features on) when dist exists, else the same module under tsx. */
 async function startPd(producer: string, consumer: string, cpu?: number): Promise<{ child: ChildProcess; url: string; how: string; port: number }> {
   const cli = join(root, 'dist/cli/main.js');
-  if (existsSync(cli) && existsSync(join(root, 'dist/proxy/server.js'))) {
+  if (existsSync(cli)) {
     const [cmd, argv] = nodeCommand(
       [
         cli,
