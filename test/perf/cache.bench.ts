@@ -62,9 +62,12 @@ const methods: Method[] = [
   {
     name: 'pd clear-cache (CLI, incl. ~0.2 s start-up)',
     run: (root) => {
-      const cfg = join(root, '..', 'pd.config.json');
-      writeFileSync(cfg, JSON.stringify({ kv: { sharedStoragePath: root }, stateDir: join(root, '..', 'state') }));
+      // The config and state live apart from the cache (pd refuses a cache path inside the config's folder).
+      const project = mkdtempSync(join(tmpdir(), 'pd-cache-bench-project-'));
+      const cfg = join(project, 'pd.config.json');
+      writeFileSync(cfg, JSON.stringify({ kv: { sharedStoragePath: root }, stateDir: join(project, 'state') }));
       const r = spawnSync(process.execPath, [MAIN, '-c', cfg, 'clear-cache'], { env: { ...process.env, NO_COLOR: '1' } });
+      rmSync(project, { recursive: true, force: true });
       if (r.status !== 0) throw new Error(`pd clear-cache failed: ${String(r.stderr)}`);
       return Promise.resolve();
     },
