@@ -130,6 +130,12 @@ describe('pd proxy', () => {
         assert.match(spawned[k]!.stderr, re);
         assert.doesNotMatch(spawned[k]!.stderr, /\n\s+at /);
       }
+      // An aggregated config (TP, PP, DP) makes a single-stage proxy: the two-stage flags are refused with a hint.
+      const agg = join(tmp.dir, 'agg.json');
+      await writeFile(agg, JSON.stringify({ topology: 'aggregated', engines: [{ gpus: [0, 1], port: 8100, args: ['--tensor-parallel-size', '2'] }] }));
+      const refused = await pdInProcess(['-c', agg, 'proxy', '--prefill-url', 'http://127.0.0.1:8100'], tmp.dir);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /--prefill-url, --decode-url and --connector need a PD config, and this one is aggregated/);
     } finally {
       await tmp.cleanup();
     }
