@@ -34,6 +34,10 @@ test('pd doctor measures the shared storage and says what a 1k-token prompt cost
     assert.ok(speed, r.stdout);
     assert.match(speed.detail, /write [\d.]+ \w+\/s, read [\d.]+ \w+\/s.*1k-token prompt's KV \(141 MiB, 144 KiB\/token.*takes ~[\d.]+ s to save, ~[\d.]+ s to load/);
     if (speed.status === 'warn') assert.match(speed.hint, /\/dev\/shm\/pd_kv/);
+    // --no-storage-speed leaves the measurement out (and writes nothing to the storage).
+    const quick = JSON.parse((await runPd(['-c', cfg, 'doctor', '--simulate', '--json', '--no-storage-speed'])).stdout);
+    assert.equal(quick.checks.some((c: { name: string }) => c.name === 'KV storage speed'), false);
+    assert.ok(quick.checks.some((c: { name: string }) => c.name === 'shared storage'), 'the other storage check still runs');
   } finally {
     await cleanup();
   }

@@ -143,7 +143,7 @@ test('pd doctor with a fake nvidia-smi: GPU ids, memory in use, missing GPUs', a
   try {
     const env = { PATH: `${fakeDir}:${process.env.PATH}` };
     await smi('0, NVIDIA A100-SXM4-80GB, 512, 81920\n1, NVIDIA A100-SXM4-80GB, 40000, 81920');
-    const warn = await s.pd(['doctor'], env);
+    const warn = await s.pd(['doctor', '--no-storage-speed'], env);
     assert.equal(warn.code, 0, warn.stdout + warn.stderr);
     assert.match(warn.stdout, /✔ vLLM command\s+.* → version 0\.31\.0/);
     assert.match(warn.stdout, /! GPUs\s+GPU 0 NVIDIA A100-SXM4-80GB: 512\/81920 MiB used; GPU 1 NVIDIA A100-SXM4-80GB: 40000\/81920 MiB used/);
@@ -153,7 +153,7 @@ test('pd doctor with a fake nvidia-smi: GPU ids, memory in use, missing GPUs', a
     assert.match(warn.stdout, /! model\s+.* has no config\.json/);
 
     await smi('0, NVIDIA A100-SXM4-80GB, 512, 81920');
-    const missing = await s.pd(['doctor', '--json'], env);
+    const missing = await s.pd(['doctor', '--json', '--no-storage-speed'], env);
     assert.equal(missing.code, 1);
     const report = JSON.parse(missing.stdout);
     const gpus = report.checks.find((c: any) => c.name === 'GPUs');
@@ -163,7 +163,7 @@ test('pd doctor with a fake nvidia-smi: GPU ids, memory in use, missing GPUs', a
     assert.equal(up.code, 1);
     assert.match(up.stderr, /pre-flight failed: GPUs: GPU 1 not present/);
 
-    const sim = await s.pd(['doctor', '--simulate'], { PATH: '/usr/bin:/bin' });
+    const sim = await s.pd(['doctor', '--simulate', '--no-storage-speed'], { PATH: '/usr/bin:/bin' });
     assert.equal(sim.code, 0, sim.stdout);
     assert.match(sim.stdout, /- GPUs\s+not needed under --simulate/);
   } finally {

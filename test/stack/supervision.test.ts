@@ -81,7 +81,7 @@ test('a supervisor killed with SIGKILL: its engines outlive it and pd status/doc
     const human = await s.pd(['status']);
     assert.match(human.stdout, /the supervisor \(pid \d+\) is gone/);
     assert.match(human.stdout, /Run `pd down`/);
-    const doctor = await s.pd(['doctor', '--simulate']);
+    const doctor = await s.pd(['doctor', '--simulate', '--no-storage-speed']);
     assert.match(doctor.stdout, /engines of a stack whose supervisor died are still running/);
 
     // A failed pd up never erases the state of a stack whose engines still run.

@@ -25,11 +25,12 @@ export function register(program: Command): void {
   const cmd = program
     .command('doctor')
     .description('pre-flight checklist: config, vLLM command and version, model path, GPUs, ports, shared storage, state dir')
-    .option('--json', 'print the checks as JSON');
+    .option('--json', 'print the checks as JSON')
+    .option('--no-storage-speed', 'skip the KV storage speed check (it writes, fsyncs and reads 64 MiB in kv.sharedStoragePath)');
   addStackOptions(cmd).action(
-    action(async (flags: StackFlags & { json?: boolean }) => {
+    action(async (flags: StackFlags & { json?: boolean; storageSpeed?: boolean }) => {
       const plan = await loadPlan(cmd, flags);
-      const checks = await runPreflight(plan, { measureStorage: true });
+      const checks = await runPreflight(plan, { measureStorage: flags.storageSpeed !== false });
       const failed = failedChecks(checks).length;
       if (flags.json) printJson({ ok: failed === 0, connector: plan.connector, vllmVersion: plan.vllmVersion, checks });
       else {
