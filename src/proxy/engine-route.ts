@@ -5,11 +5,11 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { dispatch, type DispatchDeps, type EngineGroup } from './dispatch.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { upstreamRequestHeaders } from './headers.js';
 import { upstreamFailure } from './failures.js';
 import { parseClientBody, type Route as BodyRoute } from './stage-bodies.js';
 import { checkRewrittenFields, isJsonContentType, unsupportedMediaType } from './request-checks.js';
-import { pipeBody, type PipeDeps } from './stream-back.js';
+import { streamBack, type PipeDeps } from './stream-back.js';
 import type { Route, Scope } from './frame.js';
 import type { ProxyMetrics } from './metrics.js';
 
@@ -62,25 +62,13 @@ export class EngineRoute implements Route<Buffer> {
     } catch (e) {
       throw s.gone ? e : upstreamFailure(e, 'engine');
     }
-    const engine = r.engine;
-    rec.engine = engine.name;
+    rec.engine = r.engine.name;
     rec.decodeTtfbMs = performance.now() - t;
     d.metrics.engineTtfbSeconds.observe(rec.decodeTtfbMs / 1000);
     rec.status = r.res.statusCode;
-    try {
-      s.res.writeHead(
-        r.res.statusCode,
-        downstreamResponseHeaders(r.res.headers, {
-          'x-request-id': s.id,
-          'server-timing': `queue;dur=${rec.queueMs!.toFixed(3)}, engine;dur=${rec.decodeTtfbMs.toFixed(3)}`,
-        }),
-      );
-      const note = await pipeBody(r.res, s.res, engine, 'engine', this.pipe, s);
-      if (note) rec.note = note;
-      if (note === 'client_abort') d.metrics.clientAborts.inc({ stage: 'engine' });
-    } finally {
-      r.res.body.cancel(); // only does something if writeHead threw before the body was piped
-      engine.inFlight--;
-    }
+    await streamBack(r, s, 'engine', this.pipe, {
+      'x-request-id': s.id,
+      'server-timing': `queue;dur=${rec.queueMs!.toFixed(3)}, engine;dur=${rec.decodeTtfbMs.toFixed(3)}`,
+    });
   }
 }

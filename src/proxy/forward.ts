@@ -3,9 +3,9 @@
  * single-stage one), whose answer is streamed back: every /v1/* request other than completions and chat.
  */
 import { dispatch, type DispatchDeps, type EngineGroup } from './dispatch.js';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { upstreamRequestHeaders } from './headers.js';
 import { upstreamFailure } from './failures.js';
-import { pipeBody, type PipeDeps } from './stream-back.js';
+import { streamBack, type PipeDeps } from './stream-back.js';
 import type { Route, Scope } from './frame.js';
 import type { ProxyMetrics } from './metrics.js';
 
@@ -58,14 +58,6 @@ export class ForwardRoute implements Route<Buffer | null> {
     else rec.consumer = r.engine.name;
     rec.decodeTtfbMs = performance.now() - s.t0;
     rec.status = r.res.statusCode;
-    try {
-      s.res.writeHead(r.res.statusCode, downstreamResponseHeaders(r.res.headers, { 'x-request-id': s.id }));
-      const note = await pipeBody(r.res, s.res, r.engine, 'forward', this.pipe, s);
-      if (note) rec.note = note;
-      if (note === 'client_abort') d.metrics.clientAborts.inc({ stage: 'forward' });
-    } finally {
-      r.res.body.cancel(); // only does something if writeHead threw before the body was piped
-      r.engine.inFlight--;
-    }
+    await streamBack(r, s, 'forward', this.pipe, { 'x-request-id': s.id });
   }
 }

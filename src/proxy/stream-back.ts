@@ -109,3 +109,33 @@ export function pipeBody(
     });
   });
 }
+
+/** What streamBack records on the request: how its body ended. */
+export interface StreamBackScope extends PipeScope {
+  readonly res: ServerResponse;
+  readonly rec: { note?: string };
+}
+
+/**
+ * Answer the client with an engine's response: its status and headers (plus `extra`), then its body, piped. The
+ * note goes to the access record, a client abort to the metrics; whatever happens, the engine's body is released
+ * and its in-flight count dropped.
+ */
+export async function streamBack(
+  up: { engine: EngineState; res: UpstreamResponse },
+  scope: StreamBackScope,
+  stage: 'decode' | 'forward' | 'engine',
+  deps: PipeDeps,
+  extra: OutgoingHttpHeaders,
+  onErrorEvent?: (scope: PipeScope) => void,
+): Promise<void> {
+  try {
+    scope.res.writeHead(up.res.statusCode, downstreamResponseHeaders(up.res.headers, extra));
+    const note = await pipeBody(up.res, scope.res, up.engine, stage, deps, scope, onErrorEvent);
+    if (note) scope.rec.note = note;
+    if (note === 'client_abort') deps.metrics.clientAborts.inc({ stage });
+  } finally {
+    up.res.body.cancel(); // only does something if writeHead threw before the body was piped
+    up.engine.inFlight--;
+  }
+}

@@ -6,7 +6,7 @@
  */
 import { dispatch, type DispatchDeps, type EngineGroup } from './dispatch.js';
 import type { EngineState } from './engine.js';
-import { upstreamRequestHeaders, downstreamResponseHeaders } from './headers.js';
+import { upstreamRequestHeaders } from './headers.js';
 import { ProxyFailure, errCode, isTimeout, noEngine, upstreamFailure } from './failures.js';
 import type { UpstreamCallOptions } from './upstream-call.js';
 import { randomUUID } from 'node:crypto';
@@ -22,7 +22,7 @@ import {
   type ClientBody,
   type Route as BodyRoute,
 } from './stage-bodies.js';
-import { passError, pipeBody, type PipeDeps, type PipeScope } from './stream-back.js';
+import { passError, streamBack, type PipeDeps, type PipeScope } from './stream-back.js';
 import type { Route, Scope } from './frame.js';
 import { checkRewrittenFields, isJsonContentType, unsupportedMediaType } from './request-checks.js';
 import type { IncomingMessage } from 'node:http';
@@ -146,27 +146,19 @@ export class TwoStageRoute implements Route<Prepared> {
     } catch (e) {
       throw s.gone ? e : upstreamFailure(e, 'decode');
     }
-    const consumer = r2.engine;
-    rec.consumer = consumer.name;
+    rec.consumer = r2.engine.name;
     rec.decodeTtfbMs = performance.now() - t2;
     d.metrics.decodeTtfbSeconds.observe(rec.decodeTtfbMs / 1000);
     rec.status = r2.res.statusCode;
     if (rec.status >= 500) this.decodeFailed(s, 'status');
-    try {
-      s.res.writeHead(
-        r2.res.statusCode,
-        downstreamResponseHeaders(r2.res.headers, {
-          'x-request-id': s.id,
-          'server-timing': serverTiming(rec.queueMs!, rec.prefillMs, rec.decodeTtfbMs),
-        }),
-      );
-      const note = await pipeBody(r2.res, s.res, consumer, 'decode', this.pipe, s, this.onErrorEvent);
-      if (note) rec.note = note;
-      if (note === 'client_abort') d.metrics.clientAborts.inc({ stage: 'decode' });
-    } finally {
-      r2.res.body.cancel(); // only does something if writeHead threw before the body was piped
-      consumer.inFlight--;
-    }
+    await streamBack(
+      r2,
+      s,
+      'decode',
+      this.pipe,
+      { 'x-request-id': s.id, 'server-timing': serverTiming(rec.queueMs!, rec.prefillMs, rec.decodeTtfbMs) },
+      this.onErrorEvent,
+    );
   }
 
   /** Stage 1's options for a producer under P2P NCCL: the request id names it and the chosen consumer. */

@@ -5,7 +5,8 @@
  * `remote_engine_id`, `remote_host` and `remote_port` pulls the prompt's KV instead of computing it.
  */
 import { randomUUID } from 'node:crypto';
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { awaitReply } from './reply.js';
 
 export interface NixlParams {
   do_remote_prefill?: boolean;
@@ -82,22 +83,7 @@ export class Nixl {
     const key = `${host}:${port}`;
     let p = this.handshakes.get(key);
     if (!p) {
-      p = new Promise<boolean>((resolve) => {
-        const s = connect({ host, port });
-        const timer = setTimeout(() => {
-          s.destroy();
-          resolve(false);
-        }, timeoutMs);
-        s.once('data', () => {
-          clearTimeout(timer);
-          s.destroy();
-          resolve(true);
-        });
-        s.once('error', () => {
-          clearTimeout(timer);
-          resolve(false);
-        });
-      });
+      p = awaitReply(host, port, timeoutMs);
       this.handshakes.set(key, p);
       // A failed handshake is tried again by the next request.
       void p.then((ok) => {

@@ -12,7 +12,8 @@
  * Here the "send" is one message to the consumer's KV endpoint carrying the request id and token count; the
  * consumer serves a hit only for a request id whose KV arrived from the producer that id names.
  */
-import { connect, createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server, type Socket } from 'node:net';
+import { awaitReply } from './reply.js';
 
 /** vLLM's P2pNcclEngine.parse_request_id: the peer's address from the request id, or null. */
 export function parseRequestId(requestId: string, isPrefill: boolean): { host: string; port: number } | null {
@@ -111,23 +112,7 @@ export class P2pNccl {
   send(requestId: string, tokens: number): Promise<boolean> {
     const to = parseRequestId(requestId, true);
     if (!to) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const s = connect({ host: to.host, port: to.port });
-      const timer = setTimeout(() => {
-        s.destroy();
-        resolve(false);
-      }, 2000);
-      s.once('connect', () => s.write(JSON.stringify({ key: transferKey(requestId), from: this.zmqAddress, tokens }) + '\n'));
-      s.once('data', () => {
-        clearTimeout(timer);
-        s.destroy();
-        resolve(true);
-      });
-      s.once('error', () => {
-        clearTimeout(timer);
-        resolve(false);
-      });
-    });
+    return awaitReply(to.host, to.port, 2000, JSON.stringify({ key: transferKey(requestId), from: this.zmqAddress, tokens }) + '\n');
   }
 
   /** Consumer: wait (up to timeoutMs) for the KV of `requestId` from the producer it names. */
