@@ -18,6 +18,15 @@ function upstreams(config: PdConfig, role: EngineRole): Upstream[] {
     .map((r) => ({ name: r.name, url: engineBaseUrl(r.instance) }));
 }
 
+/** What every proxy takes from the config whatever its mode: the proxy section and the engines' API key. */
+export function commonProxyOptions(config: PdConfig): ProxyConfig & { engineApiKey?: string } {
+  return {
+    ...config.proxy,
+    timeouts: { ...config.proxy.timeouts },
+    ...(config.engine.apiKey !== undefined ? { engineApiKey: config.engine.apiKey } : {}),
+  };
+}
+
 /**
  * The proxy for a config's topology: two-stage over its producers and consumers with the resolved connector (PD),
  * single-stage over its engines (aggregated: TP, PP, DP).
@@ -26,11 +35,7 @@ export function proxyOptionsFromConfig(
   config: PdConfig,
   connector: string,
 ): ProxyConfig & (TwoStageOptions | SingleStageOptions) {
-  const common = {
-    ...config.proxy,
-    timeouts: { ...config.proxy.timeouts },
-    ...(config.engine.apiKey !== undefined ? { engineApiKey: config.engine.apiKey } : {}),
-  };
+  const common = commonProxyOptions(config);
   if (config.topology === 'aggregated')
     return { ...common, mode: 'single-stage', engines: upstreams(config, 'engine'), connector: null };
   return {

@@ -1,4 +1,5 @@
-/** Addresses: where to reach a server that binds a given host. */
+/** Addresses: where to reach a server that binds a given host, and the CLI's small GET. */
+import { get } from 'node:http';
 
 /** Wildcard binds (0.0.0.0, ::) are reached on loopback; other hosts as they are. */
 export function connectHost(host: string): string {
@@ -18,27 +19,23 @@ export function httpUrl(host: string, port: number): string {
  * loading a full HTTP client would cost more than the request.
  */
 export function httpGet(url: string, opts: { timeoutMs: number; headers?: Record<string, string> }): Promise<{ status: number; body: string }> {
-  return import('node:http').then(
-    ({ get }) =>
-      new Promise((resolve, reject) => {
-        const req = get(url, { headers: opts.headers ?? {}, agent: false, timeout: opts.timeoutMs }, (res) => {
-          const chunks: Buffer[] = [];
-          res.on('data', (c: Buffer) => chunks.push(c));
-          res.on('end', () => {
-            clearTimeout(deadline);
-            resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
-          });
-          res.on('error', (e) => {
-            clearTimeout(deadline);
-            reject(e);
-          });
-        });
-        const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })), opts.timeoutMs);
-        req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })));
-        req.on('error', (e) => {
-          clearTimeout(deadline);
-          reject(e);
-        });
-      }),
-  );
+  return new Promise((resolve, reject) => {
+    const req = get(url, { headers: opts.headers ?? {}, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        clearTimeout(deadline);
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') });
+      });
+      res.on('error', (e) => {
+        clearTimeout(deadline);
+        reject(e);
+      });
+    });
+    const deadline = setTimeout(() => req.destroy(Object.assign(new Error(`no answer within ${opts.timeoutMs} ms`), { code: 'ETIMEDOUT' })), opts.timeoutMs);
+    req.on('error', (e) => {
+      clearTimeout(deadline);
+      reject(e);
+    });
+  });
 }

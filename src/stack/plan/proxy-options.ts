@@ -3,6 +3,7 @@
  * consumers for PD, engines for TP/PP/DP), the connector and, for P2P NCCL, each engine's KV address.
  */
 import type { ProxyOptions, Upstream } from '../../proxy/server.js';
+import { commonProxyOptions } from '../../proxy/options.js';
 import type { StackPlan } from './build.js';
 import type { EnginePlan } from './engines.js';
 
@@ -12,12 +13,7 @@ function upstream(e: EnginePlan): Upstream {
 
 export function proxyOptionsFromPlan(plan: StackPlan, log?: (line: string) => void): ProxyOptions {
   const { config } = plan;
-  const common = {
-    ...config.proxy,
-    timeouts: { ...config.proxy.timeouts },
-    ...(config.engine.apiKey !== undefined ? { engineApiKey: config.engine.apiKey } : {}),
-    ...(log ? { log } : {}),
-  };
+  const common = { ...commonProxyOptions(config), ...(log ? { log } : {}) };
   const of = (role: EnginePlan['role']): Upstream[] => plan.engines.filter((e) => e.role === role).map(upstream);
   if (plan.proxy.mode === 'single-stage')
     return { ...common, mode: 'single-stage', engines: of('engine'), connector: plan.connector?.name ?? null };
